@@ -1,0 +1,48 @@
+"""Shared code for the "Attention, derived" notebooks.
+
+Each module maps to a part of the series and reads top to bottom:
+
+- ``attention``: masked softmax, scaled dot-product attention, multi-head attention (01, 07)
+- ``plot``: the few figure helpers every notebook uses
+- ``exercises``: self-checks for the exercises at the end of each notebook
+
+Every notebook starts with ``device = helpers.setup()``.
+"""
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["setup", "default_device"]
+
+
+def default_device() -> torch.device:
+    """The GPU when one is present, else the CPU. Every model in the series runs on either."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
+    """Seed every random generator, fix print precision and figure style; return the device.
+
+    Args:
+        seed: seed for Python's, NumPy's and PyTorch's generators.
+        threads: CPU threads for PyTorch. The default of 1 makes sums happen in the same
+            order on every machine, so the printed numbers in the committed notebooks are
+            the ones a reader gets on a laptop with any number of cores. ``None`` leaves
+            PyTorch's default.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.set_printoptions(precision=4, sci_mode=False, linewidth=100)
+    np.set_printoptions(precision=4, suppress=True, linewidth=100)
+
+    from helpers import plot  # matplotlib is imported only when a notebook asks for setup
+
+    plot.use_series_style()
+    return default_device()

@@ -1,0 +1,350 @@
+"""Attention from first principles: masked softmax, scaled dot-product attention, multi-head attention.
+
+Notebook 01 derives ``masked_softmax`` and ``scaled_dot_product_attention``; notebook 07 derives
+``MultiHeadAttention``. Everything here is explicit matmuls and a softmax, so a reader can follow
+each line; the only fused call is the optional fast path in ``MultiHeadAttention.forward``.
+
+Conventions, stated once for the whole package
+----------------------------------------------
+Shapes: a query sequence has ``Lq`` positions, a key/value sequence ``Lk``. Attention weights
+have shape ``(batch, heads, queries, keys)``, or ``(..., Lq, Lk)`` where the leading dimensions
+are free. Modules are batch-first: ``(batch, length, features)``.
+
+Masks: a mask is a ``torch.bool`` tensor, broadcastable to the weights, and **True means "this
+query may attend to this key"**. A masked key gets a weight of exactly 0. A query row with no
+key left to attend to gets all-zero weights (and so a zero output), never NaN, in the forward
+and the backward pass.
+
+PyTorch uses two conventions, and mixing them up gives a silently wrong answer:
+
+- ``torch.nn.functional.scaled_dot_product_attention(attn_mask=bool)``: True = may attend (same
+  as here).
+- ``torch.nn.MultiheadAttention(key_padding_mask=..., attn_mask=bool)``: True = **may not**
+  attend. Convert with ``~mask``.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "masked_softmax",
+    "scaled_dot_product_attention",
+    "causal_mask",
+    "padding_mask",
+    "MultiHeadAttention",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Checks at the boundary: errors a learner can act on
+# --------------------------------------------------------------------------------------------
+
+
+def _shape(t: torch.Tensor) -> tuple:
+    return tuple(t.shape)
+
+
+def _check_mask(mask, target_shape, name="mask"):
+    """Raise unless ``mask`` is a bool tensor broadcastable to ``target_shape``."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.bool tensor (True = may attend), got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name} must be a bool tensor where True means 'may attend', got dtype {mask.dtype}; "
+            "for a 0/1 tensor use mask.bool(), for PyTorch's key_padding_mask use ~key_padding_mask"
+        )
+    try:
+        shape = torch.broadcast_shapes(mask.shape, target_shape)
+    except RuntimeError:
+        shape = None
+    if shape != torch.Size(target_shape):
+        raise ValueError(
+            f"{name} of shape {_shape(mask)} does not broadcast to the attention weights' shape "
+            f"{tuple(target_shape)}"
+        )
+
+
+def _check_float(name, t):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax with a mask
+# --------------------------------------------------------------------------------------------
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: int = -1) -> torch.Tensor:
+    """Softmax of ``scores`` along ``dim`` over the positions where ``mask`` is True.
+
+    Args:
+        scores: any floating-point tensor, e.g. ``(batch, heads, queries, keys)``.
+        mask: bool tensor broadcastable to ``scores``; True = may attend. ``None`` keeps all.
+        dim: the dimension that sums to 1.
+
+    Returns:
+        Weights with the shape of ``scores``. Masked positions are exactly 0; a slice with no
+        position kept is all zeros (not NaN), and so is its gradient.
+    """
+    _check_float("scores", scores)
+    if mask is not None:
+        _check_mask(mask, scores.shape)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    # Subtracting the maximum leaves the softmax unchanged and keeps exp() from overflowing.
+    # The maximum is a constant shift, so it needs no gradient; a row that is all -inf has
+    # no finite maximum, and shifting it by 0 keeps exp(-inf) = 0 instead of NaN.
+    row_max = scores.amax(dim=dim, keepdim=True).detach()
+    row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+    exp = torch.exp(scores - row_max)
+    total = exp.sum(dim=dim, keepdim=True)
+    # An all-masked row sums to 0: divide by 1 instead, which leaves its zeros as they are.
+    return exp / torch.where(total > 0, total, torch.ones_like(total))
+
+
+# --------------------------------------------------------------------------------------------
+# Masks
+# --------------------------------------------------------------------------------------------
+
+
+def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> torch.Tensor:
+    """Bool mask ``(queries, keys)`` where query ``i`` may attend to keys ``0..i``.
+
+    Aligned top-left as in PyTorch: query ``i`` sees key ``j`` exactly when ``j <= i``, also when
+    ``num_keys != num_queries``.
+    """
+    num_keys = num_queries if num_keys is None else num_keys
+    return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
+    """Bool mask ``(batch, max_length)``: True at the real tokens of each padded sequence.
+
+    To use it as an attention mask over keys, give it room for the heads and queries:
+    ``padding_mask(lengths)[:, None, None, :]`` broadcasts to ``(batch, heads, queries, keys)``.
+    This is the opposite of PyTorch's ``key_padding_mask``, where True marks the padding.
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths must be 1-D (batch,), got shape {_shape(lengths)}")
+    max_length = int(lengths.max()) if max_length is None else max_length
+    return torch.arange(max_length, device=lengths.device) < lengths[:, None]
+
+
+# --------------------------------------------------------------------------------------------
+# Scaled dot-product attention
+# --------------------------------------------------------------------------------------------
+
+
+def scaled_dot_product_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(query @ key^T * scale) @ value, written out.
+
+    Args:
+        query: ``(..., Lq, d)``.
+        key: ``(..., Lk, d)``.
+        value: ``(..., Lk, dv)``.
+        mask: bool, broadcastable to ``(..., Lq, Lk)``; True = may attend.
+        causal: if True, query ``i`` may not attend to keys ``j > i`` (top-left aligned, as in
+            PyTorch). Combined with ``mask`` by logical and.
+        scale: multiplies the scores; defaults to ``1 / sqrt(d)``.
+        dropout_p: probability of zeroing a weight (training only: pass 0.0 at evaluation).
+
+    Returns:
+        ``output`` of shape ``(..., Lq, dv)`` and the ``weights`` it used, ``(..., Lq, Lk)``
+        (after dropout, as ``torch.nn.MultiheadAttention`` returns them).
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        _check_float(name, t)
+        if t.dim() < 2:
+            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {_shape(t)}")
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"query and key must have the same number of features to be compared: "
+            f"shapes query {_shape(query)}, key {_shape(key)}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"key and value must have the same length (one value per key): "
+            f"shapes key {_shape(key)}, value {_shape(value)}"
+        )
+    try:
+        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"the leading (batch) dimensions do not broadcast: shapes query {_shape(query)}, "
+            f"key {_shape(key)}, value {_shape(value)}"
+        ) from None
+    num_queries, num_keys = query.shape[-2], key.shape[-2]
+    if mask is not None:
+        _check_mask(mask, (*batch, num_queries, num_keys))
+    if causal:
+        future = causal_mask(num_queries, num_keys, device=query.device)
+        mask = future if mask is None else mask & future
+
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    # Scaling the query before the product (not the scores after) keeps float16 scores in range.
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., Lq, Lk)
+    weights = masked_softmax(scores, mask)  # (..., Lq, Lk)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ value, weights  # (..., Lq, dv), (..., Lq, Lk)
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-head attention
+# --------------------------------------------------------------------------------------------
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention, batch-first, with the parameters of ``torch.nn.MultiheadAttention``.
+
+    Each head attends in its own ``embed_dim // num_heads``-dimensional subspace; the heads'
+    outputs are concatenated and mixed by an output projection.
+
+    Args:
+        embed_dim: width of the queries and of the output.
+        num_heads: number of heads; must divide ``embed_dim``.
+        bias: add biases to the four projections.
+        kdim, vdim: widths of the keys and values (default ``embed_dim``).
+        dropout: dropout on the attention weights during training.
+
+    Shape:
+        - query: ``(batch, Lq, embed_dim)``
+        - key: ``(batch, Lk, kdim)``; value: ``(batch, Lk, vdim)``
+        - mask: bool, broadcastable to ``(batch, heads, Lq, Lk)``; True = may attend. A padding
+          mask over keys is ``padding_mask(lengths)[:, None, None, :]``.
+        - output: ``(batch, Lq, embed_dim)``; weights: ``(batch, heads, Lq, Lk)``
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
+                 vdim: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        if num_heads <= 0 or embed_dim % num_heads != 0:
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads}): "
+                "each head gets embed_dim // num_heads features"
+            )
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self.dropout = dropout
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(self.kdim, embed_dim, bias=bias)
+        self.v_proj = nn.Linear(self.vdim, embed_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        # The same initialisation as torch.nn.MultiheadAttention, so training curves compare.
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            nn.init.xavier_uniform_(proj.weight)
+            if proj.bias is not None:
+                nn.init.zeros_(proj.bias)
+        if self.out_proj.bias is not None:
+            nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, *, causal: bool = False, need_weights: bool = True):
+        """Attend from ``query`` to ``key``/``value`` (both default to ``query``: self-attention).
+
+        With ``need_weights=False`` the heads run through PyTorch's fused
+        ``scaled_dot_product_attention`` and ``weights`` is None; the result is the same up to
+        rounding. Returns ``(output, weights)``.
+        """
+        key = query if key is None else key
+        value = key if value is None else value
+        self._check_inputs(query, key, value)
+        batch, num_queries, _ = query.shape
+        num_keys = key.shape[1]
+        if mask is not None:
+            _check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
+        if causal:
+            future = causal_mask(num_queries, num_keys, device=query.device)
+            mask = future if mask is None else mask & future
+
+        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd)
+        q = self.q_proj(query).view(batch, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(key).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(value).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        dropout_p = self.dropout if self.training else 0.0
+
+        if need_weights:
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)  # (B, H, Lq, hd)
+        else:
+            # The fused kernel never forms the weights. It already returns zeros for a query
+            # with no key to attend to, as the explicit path does.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            weights = None
+
+        # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)
+        out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)
+        return self.out_proj(out), weights
+
+    def _check_inputs(self, query, key, value):
+        for name, t, width, what in (("query", query, self.embed_dim, "embed_dim"),
+                                     ("key", key, self.kdim, "kdim"),
+                                     ("value", value, self.vdim, "vdim")):
+            _check_float(name, t)
+            if t.dim() != 3:
+                raise ValueError(f"{name} must be (batch, length, features), got shape {_shape(t)}")
+            if t.shape[-1] != width:
+                raise ValueError(
+                    f"{name} has {t.shape[-1]} features but the module expects {width} ({what}): "
+                    f"shapes query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
+                )
+        if not (query.shape[0] == key.shape[0] == value.shape[0]):
+            raise ValueError(
+                f"query, key and value must have the same batch size: shapes query {_shape(query)}, "
+                f"key {_shape(key)}, value {_shape(value)}"
+            )
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(
+                f"key and value must have the same length: shapes key {_shape(key)}, value {_shape(value)}"
+            )
+
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+        """A ``MultiHeadAttention`` with the same parameters as a ``torch.nn.MultiheadAttention``.
+
+        Works for packed (``in_proj_weight``) and separate (``kdim``/``vdim``) projections. The
+        result is batch-first whatever ``module.batch_first`` says, and takes masks with
+        True = may attend (the opposite of ``module``'s ``attn_mask``/``key_padding_mask``).
+        """
+        if not isinstance(module, nn.MultiheadAttention):
+            raise TypeError(f"expected a torch.nn.MultiheadAttention, got {type(module).__name__}")
+        if module.bias_k is not None or module.add_zero_attn:
+            raise ValueError("add_bias_kv and add_zero_attn have no counterpart here")
+        bias = module.in_proj_bias is not None
+        new = cls(module.embed_dim, module.num_heads, bias=bias, kdim=module.kdim, vdim=module.vdim,
+                  dropout=module.dropout)
+        new = new.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)
+        if module._qkv_same_embed_dim:
+            q_w, k_w, v_w = module.in_proj_weight.chunk(3)
+        else:
+            q_w, k_w, v_w = module.q_proj_weight, module.k_proj_weight, module.v_proj_weight
+        with torch.no_grad():
+            for proj, weight in ((new.q_proj, q_w), (new.k_proj, k_w), (new.v_proj, v_w)):
+                proj.weight.copy_(weight)
+            if bias:
+                for proj, b in zip((new.q_proj, new.k_proj, new.v_proj), module.in_proj_bias.chunk(3)):
+                    proj.bias.copy_(b)
+                new.out_proj.bias.copy_(module.out_proj.bias)
+            new.out_proj.weight.copy_(module.out_proj.weight)
+        return new

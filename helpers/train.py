@@ -1,0 +1,112 @@
+"""A small training loop shared by every notebook that trains a model (03, 04, 06-09, 11).
+
+``fit`` knows nothing about the model: it draws batches, asks ``loss_fn`` for a loss, steps
+Adam, and records the history. A one-line progress display shows in JupyterLab; when the
+notebook runs under the tests or ``tools/run_notebooks.py`` (``HELPERS_QUIET=1``) it stays
+silent, so the committed outputs hold nothing that varies from run to run.
+"""
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+__all__ = ["fit", "count_parameters", "quiet"]
+
+
+def quiet() -> bool:
+    """True when outputs are being recorded or compared (tests, notebook regeneration)."""
+    return os.environ.get("HELPERS_QUIET", "") not in ("", "0")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _Progress:
+    """A single line that rewrites itself in JupyterLab; nothing at all when ``quiet()``."""
+
+    def __init__(self, total):
+        self.total, self.handle = total, None
+        if not quiet():
+            from IPython.display import display
+
+            self.handle = display("", display_id=True)
+
+    def update(self, step, loss):
+        if self.handle is not None:
+            self.handle.update(f"step {step}/{self.total}  loss {loss:.4f}")
+
+    def close(self):
+        if self.handle is not None:
+            self.handle.update("")
+
+
+def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: Callable, *, steps: int,
+        lr: float = 3e-3, weight_decay: float = 0.0, clip: float | None = 1.0,
+        evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
+        stop_at: float | None = None, optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Train ``model`` for ``steps`` optimizer steps; return the history.
+
+    Args:
+        model: any module; it is put in ``train()`` mode while training, ``eval()`` after.
+        batches: an iterable of batches (cycled when exhausted) or a function ``step -> batch``.
+        loss_fn: ``loss_fn(model, batch) -> scalar loss``.
+        steps: number of optimizer steps.
+        lr, weight_decay: for AdamW (ignored when ``optimizer`` is given).
+        clip: clip the gradient norm to this value (None: no clipping).
+        evaluate: ``evaluate(model) -> float`` (an accuracy, say), called every ``eval_every``
+            steps and at the end, in ``eval()`` mode under ``torch.no_grad()``.
+        stop_at: stop early once ``evaluate`` reaches this value.
+
+    Returns:
+        ``{"loss": [per step], "eval_step": [...], "eval": [...], "steps": steps run,
+        "seconds": wall-clock training time}``. The time varies between runs: show it in a
+        figure or through ``helpers.timing``, never as plain text.
+    """
+    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    draw = batches if callable(batches) else _cycle(batches)
+    history = {"loss": [], "eval_step": [], "eval": [], "steps": 0, "seconds": 0.0}
+    progress = _Progress(steps)
+    start = time.perf_counter()
+
+    def run_eval(step):
+        model.eval()
+        with torch.no_grad():
+            value = float(evaluate(model))
+        model.train()
+        history["eval_step"].append(step)
+        history["eval"].append(value)
+        return value
+
+    model.train()
+    for step in range(1, steps + 1):
+        loss = loss_fn(model, draw(step))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        history["loss"].append(loss.item())
+        history["steps"] = step
+        if step % 25 == 0 or step == steps:
+            progress.update(step, loss.item())
+        if evaluate is not None and eval_every and step % eval_every == 0 and step != steps:
+            if run_eval(step) >= (stop_at if stop_at is not None else float("inf")):
+                break
+    else:
+        if evaluate is not None:
+            run_eval(steps)
+    history["seconds"] = time.perf_counter() - start
+    progress.close()
+    model.eval()
+    return history
+
+
+def _cycle(batches):
+    iterator = itertools.cycle(batches)
+    return lambda step: next(iterator)

@@ -1,0 +1,28 @@
+"""The project's one dependency list lives in pyproject.toml; environment.yml only points at it."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_environment_yml_parses_and_installs_the_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "conda-forge" in env["channels"]
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "pip" in deps
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert pip_section == ['-e ".[dev]"'] or pip_section == ["-e .[dev]"], pip_section
+    # No package is listed twice: conda installs only Python and pip, pyproject the rest.
+    assert [d for d in deps if isinstance(d, str)] == ["python=3.11", "pip"]
+
+
+def test_pyproject_declares_the_runtime_and_dev_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in project["dependencies"]}
+    assert {"torch", "numpy", "matplotlib"} <= names
+    assert not any("==" in d for d in project["dependencies"]), "ranges, not pins"
+    dev = {d.split(">")[0].split("=")[0].strip() for d in project["optional-dependencies"]["dev"]}
+    assert {"pytest", "nbval", "hypothesis", "ruff", "jupyterlab", "ipykernel"} <= dev
