@@ -343,7 +343,7 @@ class MultiHeadAttention(nn.Module):
             for proj, weight in ((new.q_proj, q_w), (new.k_proj, k_w), (new.v_proj, v_w)):
                 proj.weight.copy_(weight)
             if bias:
-                for proj, b in zip((new.q_proj, new.k_proj, new.v_proj), module.in_proj_bias.chunk(3)):
+                for proj, b in zip((new.q_proj, new.k_proj, new.v_proj), module.in_proj_bias.chunk(3), strict=True):
                     proj.bias.copy_(b)
                 new.out_proj.bias.copy_(module.out_proj.bias)
             new.out_proj.weight.copy_(module.out_proj.weight)

@@ -181,7 +181,7 @@ def test_gradients_match_pytorch_sdpa():
     upstream = torch.randn(2, 2, 5, 8)
     (scaled_dot_product_attention(*inputs, causal=True)[0] * upstream).sum().backward()
     (F.scaled_dot_product_attention(*twins, is_causal=True) * upstream).sum().backward()
-    for ours, theirs in zip(inputs, twins):
+    for ours, theirs in zip(inputs, twins, strict=True):
         assert_close(ours.grad, theirs.grad, atol=1e-5, rtol=1e-4)
 
 
