@@ -3,7 +3,18 @@
 Each module maps to a part of the series and reads top to bottom:
 
 - ``attention``: masked softmax, scaled dot-product attention, multi-head attention (01, 07)
-- ``plot``: the few figure helpers every notebook uses
+- ``scoring``: the scoring functions of generic attention: additive, multiplicative, ... (02)
+- ``data``: the synthetic translation task, signals and the digits split (03, 04, 09, 11)
+- ``recurrent``: GRU encoder-decoders with and without attention (03, 09)
+- ``pooling``: attention pooling over images and audio, squeeze-and-excitation (04, 11)
+- ``positional``: sinusoidal, learned, rotary and ALiBi position information (06, 08)
+- ``tasks``: small synthetic sequence tasks for self-attention experiments (06, 07, 09)
+- ``transformer``: encoder and decoder layers, the encoder-decoder, KV cache (08-11)
+- ``efficient``: online softmax and tiled (FlashAttention-style) attention (10)
+- ``vision``: patches as tokens, a tiny Vision Transformer, attention rollout (11)
+- ``train``: the small training loop every trained model uses
+- ``timing``: wall-clock measurements printed so the tests can mask them
+- ``plot``: the few figure helpers every notebook uses, sliders included
 - ``exercises``: self-checks for the exercises at the end of each notebook
 
 Every notebook starts with ``device = helpers.setup()``.

@@ -34,6 +34,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "causal_mask",
     "padding_mask",
+    "check_mask",
     "MultiHeadAttention",
 ]
 
@@ -47,7 +48,7 @@ def _shape(t: torch.Tensor) -> tuple:
     return tuple(t.shape)
 
 
-def _check_mask(mask, target_shape, name="mask"):
+def check_mask(mask, target_shape, name="mask"):
     """Raise unless ``mask`` is a bool tensor broadcastable to ``target_shape``."""
     if not isinstance(mask, torch.Tensor):
         raise TypeError(f"{name} must be a torch.bool tensor (True = may attend), got {type(mask).__name__}")
@@ -93,7 +94,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: 
     """
     _check_float("scores", scores)
     if mask is not None:
-        _check_mask(mask, scores.shape)
+        check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, float("-inf"))
     # Subtracting the maximum leaves the softmax unchanged and keeps exp() from overflowing.
     # The maximum is a constant shift, so it needs no gradient; a row that is all -inf has
@@ -191,7 +192,7 @@ def scaled_dot_product_attention(
         ) from None
     num_queries, num_keys = query.shape[-2], key.shape[-2]
     if mask is not None:
-        _check_mask(mask, (*batch, num_queries, num_keys))
+        check_mask(mask, (*batch, num_queries, num_keys))
     if causal:
         future = causal_mask(num_queries, num_keys, device=query.device)
         mask = future if mask is None else mask & future
@@ -229,6 +230,9 @@ class MultiHeadAttention(nn.Module):
         - mask: bool, broadcastable to ``(batch, heads, Lq, Lk)``; True = may attend. A padding
           mask over keys is ``padding_mask(lengths)[:, None, None, :]``.
         - output: ``(batch, Lq, embed_dim)``; weights: ``(batch, heads, Lq, Lk)``
+
+    A query with no key to attend to gets zero weights; its output is then ``out_proj``'s bias
+    (zero at initialisation), where ``torch.nn.MultiheadAttention`` returns NaN.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
@@ -274,7 +278,7 @@ class MultiHeadAttention(nn.Module):
         batch, num_queries, _ = query.shape
         num_keys = key.shape[1]
         if mask is not None:
-            _check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
+            check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
         if causal:
             future = causal_mask(num_queries, num_keys, device=query.device)
             mask = future if mask is None else mask & future

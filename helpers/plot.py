@@ -90,8 +90,9 @@ def heatmaps(weights, *, titles=None, ncols=None, xlabels=None, ylabels=None, si
 def slider(draw, **controls):
     """Sliders that redraw ``draw(**values)`` when moved (JupyterLab; needs ``ipywidgets``).
 
-    Each control is ``name=(min, max, step)``; the starting value is ``draw``'s default for that
-    argument. ``draw`` makes a new figure (and may return it). Use the slider *beside* a static
+    Each control is ``name=(min, max, step)``, or ``name=[option, ...]`` for a slider over given
+    values (head counts that divide a width, say); the starting value is ``draw``'s default for
+    that argument. ``draw`` makes a new figure (and may return it). Use the slider *beside* a static
     call of the same ``draw``, so the page still shows a figure where widgets do not render (on
     a code-hosting site).
 
@@ -104,12 +105,19 @@ def slider(draw, **controls):
 
     defaults = {name: p.default for name, p in inspect.signature(draw).parameters.items()}
     sliders = {}
-    for name, (low, high, step) in controls.items():
+    style = {"description_width": "initial"}
+    for name, control in controls.items():
         start = defaults.get(name, inspect.Parameter.empty)
+        if isinstance(control, list):
+            start = control[0] if start is inspect.Parameter.empty else start
+            sliders[name] = widgets.SelectionSlider(options=control, value=start, description=name,
+                                                    continuous_update=False, style=style)
+            continue
+        low, high, step = control
         start = low if start is inspect.Parameter.empty else start
         kind = widgets.IntSlider if all(isinstance(v, int) for v in (low, high, step)) else widgets.FloatSlider
         sliders[name] = kind(value=start, min=low, max=high, step=step, description=name,
-                             continuous_update=False, style={"description_width": "initial"})
+                             continuous_update=False, style=style)
     output = widgets.Output()
 
     def redraw(change=None):

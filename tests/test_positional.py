@@ -1,0 +1,311 @@
+"""Tests for helpers.positional: formulas, the RoPE relative property, ALiBi, shapes, errors."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from helpers.attention import MultiHeadAttention
+from helpers.positional import (
+    ENCODINGS,
+    LearnedPositionalEmbedding,
+    OrderClassifier,
+    PositionalSelfAttention,
+    SinusoidalPositionalEncoding,
+    alibi_bias,
+    alibi_slopes,
+    apply_rotary,
+    rotary_angles,
+    sinusoidal_encoding,
+)
+
+# --------------------------------------------------------------------------------------------
+# Sinusoidal
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_positions, dim", [(1, 2), (7, 6), (50, 16), (9, 5)])
+def test_sinusoidal_matches_the_formula(num_positions, dim):
+    expected = torch.zeros(num_positions, dim)
+    for p in range(num_positions):
+        for column in range(dim):
+            i = column // 2
+            angle = p / 10000 ** (2 * i / dim)
+            expected[p, column] = math.sin(angle) if column % 2 == 0 else math.cos(angle)
+    assert_close(sinusoidal_encoding(num_positions, dim), expected)
+
+
+def test_sinusoidal_row_zero_and_base():
+    table = sinusoidal_encoding(4, 8, base=100.0)
+    assert_close(table[0], torch.tensor([0.0, 1.0] * 4))
+    assert_close(table[1, 2], torch.tensor(math.sin(1 / 100 ** (2 / 8))))
+
+
+def test_sinusoidal_large_positions_keep_their_phase():
+    # float64 angles: position 10^5 in column 0 is sin(10^5) to float32 precision
+    assert_close(sinusoidal_encoding(100_001, 2)[-1, 0], torch.tensor(math.sin(100_000.0)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(start=st.integers(0, 200), distance=st.integers(0, 50))
+def test_sinusoidal_dot_product_depends_only_on_distance(start, distance):
+    table = sinusoidal_encoding(300, 32).double()
+    assert_close(table[start] @ table[start + distance], table[0] @ table[distance])
+
+
+def test_sinusoidal_module_adds_the_table():
+    module = SinusoidalPositionalEncoding(6, max_len=10)
+    x = torch.randn(3, 7, 6)
+    assert_close(module(x), x + sinusoidal_encoding(7, 6))
+    assert list(module.parameters()) == []
+    assert "encoding" not in module.state_dict()
+
+
+def test_sinusoidal_module_dropout_only_in_training():
+    module = SinusoidalPositionalEncoding(8, max_len=4, dropout=0.5)
+    x = torch.randn(2, 4, 8)
+    module.eval()
+    assert_close(module(x), x + sinusoidal_encoding(4, 8))
+    module.train()
+    assert (module(x) == 0).any()
+
+
+def test_sinusoidal_keeps_dtype():
+    module = SinusoidalPositionalEncoding(4, max_len=8)
+    assert module(torch.zeros(1, 3, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.zeros(2, 5, 7), r"\(batch, length, 6\)"),
+    (torch.zeros(5, 6), r"\(batch, length, 6\)"),
+    (torch.zeros(1, 11, 6), "max_len=10"),
+    (torch.zeros(1, 3, 6, dtype=torch.long), "floating-point"),
+])
+def test_positional_modules_reject_bad_input(bad, message):
+    for module in (SinusoidalPositionalEncoding(6, max_len=10), LearnedPositionalEmbedding(6, max_len=10)):
+        with pytest.raises((ValueError, TypeError), match=message):
+            module(bad)
+
+
+def test_sinusoidal_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="dim"):
+        sinusoidal_encoding(4, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Learned
+# --------------------------------------------------------------------------------------------
+
+
+def test_learned_adds_one_trainable_row_per_position():
+    module = LearnedPositionalEmbedding(4, max_len=6, init_std=1.0)
+    x = torch.randn(2, 3, 4)
+    assert_close(module(x), x + module.embedding.weight[:3])
+    assert sum(p.numel() for p in module.parameters()) == 24
+    module(x).sum().backward()
+    grad = module.embedding.weight.grad
+    assert grad[:3].abs().sum() > 0 and grad[3:].abs().sum() == 0  # unseen positions learn nothing
+
+
+def test_learned_init_std():
+    torch.manual_seed(0)
+    assert LearnedPositionalEmbedding(64, 512).embedding.weight.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# RoPE
+# --------------------------------------------------------------------------------------------
+
+
+def test_rotary_matches_a_2d_rotation_per_pair():
+    x = torch.randn(3, 6)
+    positions = torch.tensor([0, 2, 7])
+    out = apply_rotary(x, positions)
+    for row, p in enumerate(positions.tolist()):
+        for i in range(3):
+            angle = p * 10000 ** (-2 * i / 6)
+            rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+            assert_close(out[row, 2 * i:2 * i + 2], rotation @ x[row, 2 * i:2 * i + 2])
+
+
+def test_rotary_position_zero_is_identity_and_norms_are_kept():
+    x = torch.randn(2, 4, 5, 8)
+    assert_close(apply_rotary(x, torch.zeros(5))[..., :, :], x)
+    assert_close(apply_rotary(x).norm(dim=-1), x.norm(dim=-1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(0, 2000), n=st.integers(0, 2000), shift=st.integers(-2000, 2000), seed=st.integers(0, 1000))
+def test_rotary_scores_depend_only_on_the_offset(m, n, shift, seed):
+    generator = torch.Generator().manual_seed(seed)
+    query, key = torch.randn(1, 16, generator=generator).double(), torch.randn(1, 16, generator=generator).double()
+    score = apply_rotary(query, torch.tensor([m])) @ apply_rotary(key, torch.tensor([n])).T
+    shifted = apply_rotary(query, torch.tensor([m + shift])) @ apply_rotary(key, torch.tensor([n + shift])).T
+    assert_close(shifted, score)
+
+
+def test_rotary_score_matrix_is_shift_invariant():
+    queries, keys = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 10, 8)
+    positions = torch.arange(10)
+    base = apply_rotary(queries, positions) @ apply_rotary(keys, positions).transpose(-2, -1)
+    shifted = apply_rotary(queries, positions + 37) @ apply_rotary(keys, positions + 37).transpose(-2, -1)
+    assert_close(shifted, base, atol=1e-4, rtol=1e-4)
+
+
+def test_rotary_is_not_trivially_relative_in_the_wrong_direction():
+    # m - n and n - m give different scores: RoPE knows direction, unlike a symmetric bias.
+    query, key = torch.randn(1, 8), torch.randn(1, 8)
+    ahead = apply_rotary(query, torch.tensor([5])) @ apply_rotary(key, torch.tensor([2])).T
+    behind = apply_rotary(query, torch.tensor([2])) @ apply_rotary(key, torch.tensor([5])).T
+    assert not torch.allclose(ahead, behind)
+
+
+def test_rotary_gradient():
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: apply_rotary(t, torch.tensor([1, 4, 9])), (x,))
+
+
+def test_rotary_angles_shape():
+    assert rotary_angles(torch.arange(7), 10).shape == (7, 5)
+
+
+@pytest.mark.parametrize("x, positions, error, message", [
+    (torch.randn(4, 5), None, ValueError, "even"),
+    (torch.randn(4, 6), torch.arange(3), ValueError, r"\(\.\.\., 4\)"),
+    (torch.randn(6), None, ValueError, "length, dim"),
+    (torch.ones(4, 6, dtype=torch.long), None, TypeError, "floating-point"),
+])
+def test_rotary_errors(x, positions, error, message):
+    with pytest.raises(error, match=message):
+        apply_rotary(x, positions)
+
+
+# --------------------------------------------------------------------------------------------
+# ALiBi
+# --------------------------------------------------------------------------------------------
+
+
+def test_alibi_slopes_power_of_two():
+    assert_close(alibi_slopes(8), torch.tensor([2.0 ** -(k + 1) for k in range(8)]))
+    assert_close(alibi_slopes(4), torch.tensor([2.0 ** -(2 * (k + 1)) for k in range(4)]))
+
+
+def test_alibi_slopes_other_counts_follow_the_paper():
+    # 6 heads: the 4 slopes of 4 heads, then slopes 1 and 3 (0-based: 0, 2) of 8 heads
+    assert_close(alibi_slopes(6), torch.cat([alibi_slopes(4), alibi_slopes(8)[0::2][:2]]))
+    assert len(alibi_slopes(12)) == 12 and len(set(alibi_slopes(12).tolist())) == 12
+
+
+def test_alibi_bias_values_and_shape():
+    bias = alibi_bias(2, 3, 5)
+    assert bias.shape == (2, 3, 5)
+    slopes = alibi_slopes(2)
+    for h in range(2):
+        for i in range(3):
+            for j in range(5):
+                assert bias[h, i, j].item() == pytest.approx(-slopes[h].item() * abs(i - j))
+    assert_close(alibi_bias(2, 4), alibi_bias(2, 4).transpose(-2, -1))
+
+
+def test_alibi_rejects_zero_heads():
+    with pytest.raises(ValueError, match="num_heads"):
+        alibi_slopes(0)
+
+
+# --------------------------------------------------------------------------------------------
+# The attention layer and the classifier
+# --------------------------------------------------------------------------------------------
+
+
+def _copy_into_mha(layer):
+    mha = MultiHeadAttention(layer.dim, layer.num_heads)
+    q_w, k_w, v_w = layer.qkv.weight.chunk(3)
+    q_b, k_b, v_b = layer.qkv.bias.chunk(3)
+    with torch.no_grad():
+        for proj, w, b in ((mha.q_proj, q_w, q_b), (mha.k_proj, k_w, k_b), (mha.v_proj, v_w, v_b),
+                           (mha.out_proj, layer.out_proj.weight, layer.out_proj.bias)):
+            proj.weight.copy_(w)
+            proj.bias.copy_(b)
+    return mha
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_plain_positional_attention_equals_multi_head_attention(causal):
+    layer = PositionalSelfAttention(8, 2)
+    x = torch.randn(3, 5, 8)
+    mask = torch.rand(3, 1, 1, 5) > 0.3
+    out, weights = layer(x, mask, causal=causal)
+    expected, expected_weights = _copy_into_mha(layer)(x, mask=mask, causal=causal)
+    assert_close(out, expected)
+    assert_close(weights, expected_weights)
+
+
+def test_alibi_layer_adds_the_bias_to_the_scores():
+    layer = PositionalSelfAttention(8, 2, alibi=True)
+    x = torch.randn(1, 4, 8)
+    _, weights = layer(x)
+    q, k, _ = layer.qkv(x).view(1, 4, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    scores = q @ k.transpose(-2, -1) / 2.0 + alibi_bias(2, 4)
+    assert_close(weights, scores.softmax(-1))
+
+
+def test_rope_layer_is_shift_equivariant_in_its_weights():
+    # RoPE only sees offsets: numbering the positions from 11 instead of 0 gives the same weights.
+    layer = PositionalSelfAttention(8, 2, rotary=True)
+    x = torch.randn(1, 6, 8)
+    _, weights = layer(x)
+    q, k, _ = layer.qkv(x).view(1, 6, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    shifted = apply_rotary(q, torch.arange(6) + 11) @ apply_rotary(k, torch.arange(6) + 11).transpose(-2, -1)
+    assert_close(weights, (shifted / 2.0).softmax(-1), atol=1e-5, rtol=1e-4)
+
+
+def test_positional_attention_errors():
+    with pytest.raises(ValueError, match="divisible"):
+        PositionalSelfAttention(10, 3)
+    with pytest.raises(ValueError, match="even head_dim"):
+        PositionalSelfAttention(6, 2, rotary=True)
+    with pytest.raises(ValueError, match=r"\(batch, length, 8\)"):
+        PositionalSelfAttention(8, 2)(torch.randn(2, 3, 6))
+    with pytest.raises(TypeError, match="bool"):
+        PositionalSelfAttention(8, 2)(torch.randn(2, 3, 8), torch.ones(2, 1, 1, 3))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_order_classifier_shapes_and_gradients(encoding):
+    model = OrderClassifier(8, 3, encoding, dim=16, num_heads=2, max_len=20)
+    logits = model(torch.randint(0, 8, (4, 12)))
+    assert logits.shape == (4, 3)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.attention.parameters())
+
+
+def test_order_classifier_without_positions_is_permutation_invariant():
+    model = OrderClassifier(8, 2, "none", dim=16, num_heads=2)
+    tokens = torch.randint(0, 8, (3, 10))
+    assert_close(model(tokens[:, torch.randperm(10)]), model(tokens))
+
+
+def test_order_classifier_with_positions_is_not():
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 8, (3, 10))
+    for encoding in ("sinusoidal", "learned", "rope"):
+        model = OrderClassifier(8, 2, encoding, dim=16, num_heads=2)
+        assert not torch.allclose(model(tokens.flip(1)), model(tokens))
+
+
+def test_symmetric_alibi_cannot_see_direction():
+    model = OrderClassifier(8, 2, "alibi", dim=16, num_heads=2)
+    tokens = torch.randint(0, 8, (3, 10))
+    assert_close(model(tokens.flip(1)), model(tokens))
+    causal = OrderClassifier(8, 2, "alibi", dim=16, num_heads=2, causal=True)
+    assert not torch.allclose(causal(tokens.flip(1)), causal(tokens))
+
+
+def test_order_classifier_errors():
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        OrderClassifier(8, 2, "relative")
+    with pytest.raises(ValueError, match="integer ids"):
+        OrderClassifier(8, 2)(torch.randn(2, 5))
