@@ -2,6 +2,8 @@
 
 import torch
 
+from helpers.attention import masked_softmax
+
 
 def softmax_with_temperature(scores, temperature):
     scaled = scores / temperature
@@ -18,14 +20,21 @@ def softmax_with_temperature_multiplied(scores, temperature):
     return torch.softmax(scores * temperature, dim=-1)
 
 
-def kernel_attention_pool(queries, keys, values, bandwidth):
-    scores = -((queries[:, None] - keys[None, :]) * bandwidth) ** 2 / 2   # (queries, keys)
+def leave_one_out_pool(keys, values, bandwidth):
+    scores = -((keys[:, None] - keys[None, :]) / bandwidth) ** 2 / 2   # (queries, keys)
+    others = ~torch.eye(len(keys), dtype=torch.bool)                   # True = may attend
+    return masked_softmax(scores, others) @ values
+
+
+def leave_one_out_pool_keeps_itself(keys, values, bandwidth):
+    scores = -((keys[:, None] - keys[None, :]) / bandwidth) ** 2 / 2
     return torch.softmax(scores, dim=1) @ values
 
 
-def kernel_attention_pool_wrong_axis(queries, keys, values, bandwidth):
-    scores = -((queries[:, None] - keys[None, :]) * bandwidth) ** 2 / 2
-    return torch.softmax(scores, dim=0) @ values
+def leave_one_out_pool_multiplies(keys, values, bandwidth):
+    scores = -((keys[:, None] - keys[None, :]) * bandwidth) ** 2 / 2
+    others = ~torch.eye(len(keys), dtype=torch.bool)
+    return masked_softmax(scores, others) @ values
 
 
 def window_mask(num_queries, num_keys, radius):
@@ -49,9 +58,9 @@ CASES = {
         "right": (softmax_with_temperature,),
         "wrong": [(softmax_with_temperature_unstable,), (softmax_with_temperature_multiplied,)],
     },
-    "kernel_attention_pool": {
-        "right": (kernel_attention_pool,),
-        "wrong": [(kernel_attention_pool_wrong_axis,)],
+    "leave_one_out_pool": {
+        "right": (leave_one_out_pool,),
+        "wrong": [(leave_one_out_pool_keeps_itself,), (leave_one_out_pool_multiplies,)],
     },
     "window_mask": {
         "right": (window_mask,),

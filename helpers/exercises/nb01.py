@@ -18,17 +18,22 @@ def softmax_with_temperature(fn):
     expect_close(out, torch.softmax(huge, dim=-1), "large scores give the wrong weights")
 
 
-@exercise("Exercise 2: Nadaraya-Watson attention pooling")
-def kernel_attention_pool(fn):
-    keys = torch.tensor([0.0, 1.0, 2.0, 3.0])
-    values = torch.tensor([0.0, 1.0, 4.0, 9.0])
-    queries = torch.tensor([0.5, 2.5])
-    for bandwidth in (1.0, 3.0):
-        scores = -((queries[:, None] - keys[None, :]) * bandwidth) ** 2 / 2
+@exercise("Exercise 2: leave-one-out attention pooling")
+def leave_one_out_pool(fn):
+    keys = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.5])
+    values = torch.tensor([0.0, 1.0, 4.0, 9.0, 20.0])
+    for bandwidth in (1.0, 0.4):
+        scores = -((keys[:, None] - keys[None, :]) / bandwidth) ** 2 / 2
+        scores = scores.masked_fill(torch.eye(len(keys), dtype=torch.bool), float("-inf"))
         expected = torch.softmax(scores, dim=1) @ values
-        out = fn(queries, keys, values, bandwidth)
-        expect_close(out, expected, f"with bandwidth {bandwidth}: the weights are softmax over the keys "
-                     "(dim=1 of a (queries, keys) score matrix) of -((q - k) * w)**2 / 2")
+        out = fn(keys, values, bandwidth)
+        expect(tuple(torch.as_tensor(out).shape) == (len(keys),),
+               f"return one prediction per training point, shape ({len(keys)},)")
+        self_included = torch.softmax(-((keys[:, None] - keys[None, :]) / bandwidth) ** 2 / 2, dim=1) @ values
+        expect(not torch.allclose(torch.as_tensor(out).float(), self_included, atol=1e-4),
+               "each point still attends to itself: mask the diagonal (key i for query i)")
+        expect_close(out, expected, f"with bandwidth {bandwidth}: score -((x_i - x_j) / h)**2 / 2, "
+                     "softmax over the keys j != i (dim=1 of a (queries, keys) matrix)")
 
 
 @exercise("Exercise 3: a local-attention window mask")
