@@ -1,0 +1,122 @@
+"""Copy one figure per part of the series from the notebooks' committed outputs into docs/figures/.
+
+    python tools/export_figures.py            # writes docs/figures/part1.png, part2.png, part3.png
+    python tools/export_figures.py --list     # every PNG output of every notebook, with its index
+
+The figures are the notebooks' own (nothing is re-run or redrawn), downscaled to at most
+``MAX_WIDTH`` pixels wide so the README stays light. To show another figure, change ``FIGURES``:
+a figure is picked either by its index among the notebook's PNG outputs (from 0; negative counts
+from the end; ``--list`` prints them) or, more robustly when cells are added, by a piece of text
+from the code cell that draws it (its first PNG output is taken). Re-run after the notebooks'
+outputs are regenerated (``make figures``).
+"""
+
+import argparse
+import base64
+import io
+import sys
+from pathlib import Path
+
+import nbformat
+from PIL import Image  # installed with matplotlib, which depends on it
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+OUT = ROOT / "docs" / "figures"
+MAX_WIDTH = 480
+
+# README figure -> (notebook, PNG output index or text from the drawing cell, what it shows)
+FIGURES = {
+    "part1": ("01_attention_as_soft_lookup.ipynb", "def attention_pool(", "attention pooling against average pooling"),
+    "part2": ("08_transformer_encoder_decoder.ipynb", "source_text, target_text = valid_pairs[",
+              "a trained Transformer's causal self-attention and cross-attention"),
+    "part3": ("10_efficient_attention.ipynb", "memory_lengths = [", "peak memory: explicit, tiled and fused attention"),
+}
+
+
+def png_outputs(notebook_path: Path):
+    """Yield (cell_index, png_bytes, first_line_of_the_cell) for every PNG output, in order."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell_index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                yield cell_index, base64.b64decode(data["image/png"]), first_line
+
+
+def small_png(png: bytes, max_width: int = MAX_WIDTH) -> bytes:
+    """The PNG downscaled to at most ``max_width`` pixels wide (aspect kept), as compact PNG bytes."""
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    if image.width > max_width:
+        height = round(image.height * max_width / image.width)
+        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    if image.mode not in ("RGB", "RGBA", "P", "L"):
+        image = image.convert("RGBA")
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def pick(notebook_path: Path, selector) -> bytes:
+    """The PNG chosen by ``selector``: an output index, or text from the cell that draws it."""
+    figures = list(png_outputs(notebook_path))
+    where = f"notebooks/{notebook_path.name}"
+    if not figures:
+        raise ValueError(f"{where} has no PNG output (has it been executed?)")
+    if isinstance(selector, int):
+        if not -len(figures) <= selector < len(figures):
+            raise IndexError(f"{where} has {len(figures)} PNG outputs, no index {selector}")
+        return figures[selector][1]
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell_index, png, _ in figures:
+        if selector in notebook.cells[cell_index].source:
+            return png
+    raise ValueError(f"{where}: no code cell with a PNG output contains {selector!r}")
+
+
+def export(name: str, notebook: str, selector, out_dir: Path = OUT, max_width: int = MAX_WIDTH) -> Path:
+    path = NOTEBOOKS / notebook
+    if not path.exists():
+        raise FileNotFoundError(f"notebooks/{notebook} does not exist")
+    png = pick(path, selector)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}.png"
+    target.write_bytes(small_png(png, max_width))
+    return target
+
+
+def list_figures():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        print(path.name)
+        for index, (cell, png, first_line) in enumerate(png_outputs(path)):
+            image = Image.open(io.BytesIO(png))
+            print(f"  [{index:2d}] cell {cell:3d}  {image.width}x{image.height}  {first_line[:70]}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list every notebook's PNG outputs and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        list_figures()
+        return 0
+    failed = False
+    for name, (notebook, selector, caption) in FIGURES.items():
+        try:
+            target = export(name, notebook, selector)
+        except (FileNotFoundError, ValueError, IndexError) as error:
+            print(f"error: {name}: {error}", file=sys.stderr)
+            failed = True
+            continue
+        width, height = Image.open(target).size
+        print(f"{target.relative_to(ROOT)}: {width}x{height}, {target.stat().st_size // 1024} KiB "
+              f"from {notebook} [{selector!r}] ({caption})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
