@@ -279,9 +279,6 @@ class MultiHeadAttention(nn.Module):
         num_keys = key.shape[1]
         if mask is not None:
             check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
-        if causal:
-            future = causal_mask(num_queries, num_keys, device=query.device)
-            mask = future if mask is None else mask & future
 
         # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd)
         q = self.q_proj(query).view(batch, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
@@ -290,15 +287,22 @@ class MultiHeadAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
 
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)  # (B, H, Lq, hd)
+            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
+        elif causal and mask is None:
+            # is_causal lets the fused kernel skip the blocks above the diagonal instead of
+            # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            weights = None
         else:
             # The fused kernel never forms the weights. It already returns zeros for a query
             # with no key to attend to, as the explicit path does.
+            if causal:
+                mask = mask & causal_mask(num_queries, num_keys, device=query.device)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
             weights = None
 
         # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)
-        out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)
+        out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)  # (B, Lq, E)
         return self.out_proj(out), weights
 
     def _check_inputs(self, query, key, value):

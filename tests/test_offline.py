@@ -12,7 +12,8 @@ Two checks:
   scikit-learn's bundled data) do not load by themselves. (``import torch`` alone loads
   ``torch.hub`` and ``urllib.request``; that is not the series reaching for the network.)
 
-CI also runs the whole suite in a network namespace without a network (``tools/offline.sh make test``, from ``.ci/run``).
+CI also runs the whole suite in a network namespace without a network
+(``tools/offline.sh make test``, from ``.ci/run``).
 """
 
 import ast
