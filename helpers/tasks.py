@@ -11,7 +11,7 @@ fixed draw). Nothing is downloaded; a batch of a few hundred sequences takes mic
 
 import torch
 
-__all__ = ["IGNORE", "order_task", "two_lookups_task"]
+__all__ = ["IGNORE", "order_task", "two_lookups_task", "first_word_pairs"]
 
 # Target value for positions that have no answer; ``torch.nn.functional.cross_entropy`` skips it.
 IGNORE = -100
@@ -112,4 +112,3 @@ def first_word_pairs(num: int, min_distance: int, max_distance: int, *, seed: in
     return pairs
 
 
-__all__ += ["first_word_pairs"]
