@@ -1,4 +1,4 @@
-"""Small synthetic sequence tasks: each one needs a specific thing from attention (notebooks 06, 07).
+"""Small synthetic sequence tasks: each one needs a specific thing from attention (notebooks 06, 07, 09).
 
 Every task is a plain function ``task(num_sequences, length, *, ..., generator=None)`` that returns
 ``(tokens, targets)`` as integer tensors, drawn fresh on each call (pass a ``torch.Generator`` for a
@@ -7,9 +7,15 @@ fixed draw). Nothing is downloaded; a batch of a few hundred sequences takes mic
 - ``order_task``: one label per sequence, "does marker A come before marker B?" -- needs order.
 - ``two_lookups_task``: one label per position that needs two different lookups at once -- a job
   for two heads.
+- ``first_word_pairs``: remember the first word across distractors (notebook 09's long-range
+  probe), as string pairs in ``helpers.data``'s translation format.
 """
 
+import random
+
 import torch
+
+from helpers.data import DIGIT_WORDS
 
 __all__ = ["IGNORE", "order_task", "two_lookups_task", "first_word_pairs"]
 
@@ -96,10 +102,6 @@ def first_word_pairs(num: int, min_distance: int, max_distance: int, *, seed: in
     unchanged; ``exact_match(model, pairs, by_length=True)`` reports accuracy by source length,
     which is ``distance + 1``. The same seed gives the same pairs on every machine.
     """
-    import random
-
-    from helpers.data import DIGIT_WORDS
-
     if num <= 0:
         raise ValueError(f"num must be positive, got {num}")
     if not 1 <= min_distance <= max_distance:

@@ -1,0 +1,236 @@
+"""Exact attention that never holds the whole ``(queries, keys)`` matrix (notebook 10).
+
+Explicit attention (``helpers.attention.scaled_dot_product_attention``) forms every score at
+once: ``Lq * Lk`` numbers, so its memory grows with the square of the length. The softmax only
+needs, per query, the largest score and the sum of the exponentials; both can be kept up to date
+while the keys arrive one block at a time (*online softmax*). Carrying the weighted sum of the
+values along with them gives the exact attention output from one small tile of scores at a time
+(*tiled attention*, the idea behind FlashAttention), in plain PyTorch.
+
+This module reads top to bottom:
+
+- ``online_softmax_stats`` / ``online_softmax``: the running maximum and running sum, block by block;
+- ``tiled_attention``: the same bookkeeping with values, tile by tile, with causal-block skipping;
+- ``peak_memory``: how many bytes a call holds at its peak, to put a number on "quadratic memory".
+
+Masks and shapes follow ``helpers.attention`` (True = may attend; causal is top-left aligned).
+"""
+
+import math
+import weakref
+from collections.abc import Callable
+
+import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+
+__all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "peak_memory"]
+
+
+# --------------------------------------------------------------------------------------------
+# Online softmax: the maximum and the normaliser, one block of scores at a time
+# --------------------------------------------------------------------------------------------
+
+
+def _check_block_size(block_size):
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+
+
+def online_softmax_stats(scores: torch.Tensor, block_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running maximum and running sum of ``exp(score - max)`` over the last dimension.
+
+    The scores are read ``block_size`` at a time. When a block raises the maximum from ``m`` to
+    ``m'``, every exponential summed so far was taken relative to ``m``; multiplying the sum by
+    ``exp(m - m')`` re-bases it to ``m'``, so no earlier score has to be read again.
+
+    Args:
+        scores: floating-point tensor ``(..., n)``.
+        block_size: how many scores are read at once.
+
+    Returns:
+        ``(maximum, total)``, each ``(..., 1)``, with ``softmax(scores) = exp(scores - maximum) / total``.
+    """
+    _check_block_size(block_size)
+    if not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating-point tensor, got dtype {scores.dtype}")
+    if scores.dim() == 0 or scores.shape[-1] == 0:
+        raise ValueError(f"scores needs a non-empty last dimension, got shape {tuple(scores.shape)}")
+    maximum = torch.full((*scores.shape[:-1], 1), float("-inf"), dtype=scores.dtype, device=scores.device)
+    total = torch.zeros_like(maximum)
+    for start in range(0, scores.shape[-1], block_size):
+        block = scores[..., start:start + block_size]  # (..., block)
+        new_maximum = torch.maximum(maximum, block.amax(dim=-1, keepdim=True))
+        # exp(-inf - finite) = 0 re-bases the empty sum of the first block without a special case.
+        total = total * torch.exp(maximum - new_maximum) + torch.exp(block - new_maximum).sum(dim=-1, keepdim=True)
+        maximum = new_maximum
+    return maximum, total
+
+
+def online_softmax(scores: torch.Tensor, block_size: int = 4) -> torch.Tensor:
+    """``torch.softmax(scores, dim=-1)``, with the statistics gathered by ``online_softmax_stats``.
+
+    Shape: ``(..., n)`` in, ``(..., n)`` out.
+    """
+    maximum, total = online_softmax_stats(scores, block_size)
+    return torch.exp(scores - maximum) / total
+
+
+# --------------------------------------------------------------------------------------------
+# Tiled attention
+# --------------------------------------------------------------------------------------------
+
+
+def _check_attention_inputs(query, key, value):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {tuple(t.shape)}")
+    shapes = f"shapes query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"query and key must have the same number of features to be compared: {shapes}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"key and value must have the same length (one value per key): {shapes}")
+    if key.shape[-2] == 0:
+        raise ValueError(f"there must be at least one key to attend to: {shapes}")
+    try:
+        return torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"the leading (batch) dimensions do not broadcast: {shapes}") from None
+
+
+def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, causal: bool = False,
+                    block_size: int = 128) -> torch.Tensor:
+    """Exact softmax attention computed tile by tile, never forming the ``(Lq, Lk)`` scores.
+
+    For each block of ``block_size`` queries, the keys and values are read ``block_size`` at a
+    time. Each query keeps three running quantities: the largest score seen (``maximum``), the
+    sum of ``exp(score - maximum)`` (``total``) and the sum of those exponentials times the
+    values (``acc``). When the maximum grows, ``total`` and ``acc`` are re-based by
+    ``exp(old - new)``, exactly as in ``online_softmax_stats``; at the end ``acc / total`` is the
+    attention output. The largest tensor alive besides the inputs and the output is one
+    ``(block_size, block_size)`` tile of scores per batch entry.
+
+    Args:
+        query: ``(..., Lq, d)``.
+        key: ``(..., Lk, d)``.
+        value: ``(..., Lk, dv)``.
+        causal: query ``i`` may not attend to keys ``j > i`` (top-left aligned, as in
+            ``torch.nn.functional.scaled_dot_product_attention``). Key blocks that lie entirely
+            in a query block's future are skipped, not computed and masked.
+        block_size: edge of the query and key tiles; need not divide the lengths.
+
+    Returns:
+        ``output`` of shape ``(..., Lq, dv)`` (leading dimensions broadcast), equal to
+        ``softmax(query @ key^T / sqrt(d)) @ value``. Half-precision inputs are accumulated in
+        float32 and returned in their own dtype.
+    """
+    batch = _check_attention_inputs(query, key, value)
+    _check_block_size(block_size)
+    num_queries, num_keys, dim_v = query.shape[-2], key.shape[-2], value.shape[-1]
+    scale = 1.0 / math.sqrt(query.shape[-1])
+    work = torch.float32 if query.dtype in (torch.float16, torch.bfloat16) else query.dtype
+    # One batch dimension (a no-copy view unless the inputs broadcast), so that the products are
+    # plain batched matmuls.
+    query = query.expand(*batch, *query.shape[-2:]).reshape(-1, num_queries, query.shape[-1])  # (N, Lq, d)
+    key = key.expand(*batch, *key.shape[-2:]).reshape(-1, num_keys, key.shape[-1])  # (N, Lk, d)
+    value = value.expand(*batch, *value.shape[-2:]).reshape(-1, num_keys, dim_v)  # (N, Lk, dv)
+    n = query.shape[0]
+    # The key and value blocks are the same for every query block: cut them once (views).
+    key_blocks = key.transpose(1, 2).split(block_size, dim=2)  # each (N, d, Bk)
+    value_blocks = value.split(block_size, dim=1)  # each (N, Bk, dv)
+    output = torch.empty((n, num_queries, dim_v), dtype=query.dtype, device=query.device)  # (N, Lq, dv)
+
+    for q_start in range(0, num_queries, block_size):
+        q_end = min(q_start + block_size, num_queries)
+        q_block = query[:, q_start:q_end].to(work) * scale  # (N, Bq, d)
+        maximum = torch.full((n, q_end - q_start, 1), float("-inf"), dtype=work, device=query.device)
+        total = torch.zeros_like(maximum)  # (N, Bq, 1)
+        acc = torch.zeros((n, q_end - q_start, dim_v), dtype=work, device=query.device)  # (N, Bq, dv)
+        # Causal: the last query of this block sees keys 0..q_end-1; later key blocks are all future.
+        num_blocks = -(-min(num_keys, q_end) // block_size) if causal else len(key_blocks)
+        for index in range(num_blocks):
+            k_start = index * block_size
+            scores = torch.bmm(q_block, key_blocks[index].to(work))  # (N, Bq, Bk)
+            if causal and k_start + scores.shape[-1] - 1 > q_start:
+                # Only tiles that cross the diagonal need a mask; tiles below it see every key.
+                rows = torch.arange(q_start, q_end, device=query.device)[:, None]
+                cols = torch.arange(k_start, k_start + scores.shape[-1], device=query.device)[None, :]
+                scores = scores.masked_fill(cols > rows, float("-inf"))
+            # Every query sees key 0 (top-left alignment), so the maximum is finite after the
+            # first block, and exp(-inf - finite) = 0 handles both the start and masked scores.
+            new_maximum = torch.maximum(maximum, scores.amax(dim=-1, keepdim=True))  # (N, Bq, 1)
+            rescale = torch.exp(maximum - new_maximum)  # (N, Bq, 1)
+            weights = torch.exp(scores - new_maximum)  # (N, Bq, Bk), not yet normalised
+            total = total * rescale + weights.sum(dim=-1, keepdim=True)
+            acc = torch.baddbmm(acc * rescale, weights, value_blocks[index].to(work))  # (N, Bq, dv)
+            maximum = new_maximum
+        output[:, q_start:q_end] = acc / total
+    return output.view(*batch, num_queries, dim_v)
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring memory
+# --------------------------------------------------------------------------------------------
+
+
+class _LiveTensorBytes(TorchDispatchMode):
+    """Counts the bytes of every tensor storage created inside the mode while it is alive."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen = set()
+
+    def _release(self, ptr, nbytes):
+        self.live -= nbytes
+        self._seen.discard(ptr)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        # A view or an in-place result shares an input's storage: no new memory.
+        inputs = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves((args, kwargs))
+                  if isinstance(t, torch.Tensor) and t.layout == torch.strided}
+        for t in pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+                storage = t.untyped_storage()
+                ptr = storage.data_ptr()
+                if ptr in inputs or ptr in self._seen or storage.nbytes() == 0:
+                    continue
+                self._seen.add(ptr)
+                self.live += storage.nbytes()
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(storage, self._release, ptr, storage.nbytes())
+        return out
+
+
+def peak_memory(fn: Callable[[], object], *, device=None) -> int:
+    """Peak bytes of tensors that ``fn()`` creates and holds at once, its result included.
+
+    By default every tensor created by a PyTorch operation inside ``fn`` (on any device) is
+    counted from its creation until it is freed; the count is the same on every machine. Scratch
+    space that a fused kernel allocates internally, not as a tensor, is not seen: for fused
+    ``scaled_dot_product_attention`` on the CPU that is a few small per-thread tiles. With a CUDA
+    ``device``, the CUDA allocator's own peak counter is used instead, which sees everything.
+    Run ``fn`` under ``torch.no_grad()`` to measure inference alone.
+    """
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        result = fn()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - before
+        del result
+        return int(peak)
+    counter = _LiveTensorBytes()
+    with counter:
+        result = fn()
+    del result
+    return int(counter.peak)

@@ -1,0 +1,573 @@
+"""The Transformer encoder-decoder, built from ``helpers.attention.MultiHeadAttention``.
+
+Notebook 08 derives each piece; notebook 09 trains it against the recurrent models of 03;
+notebook 10 times its key/value cache; notebook 11 reuses ``EncoderLayer`` for a vision model.
+The file reads top to bottom: feed-forward -> encoder layer -> decoder layer -> stacks -> model
+-> greedy decoding.
+
+Public API
+----------
+- ``FeedForward(d_model, dim_feedforward, dropout=0.0, activation="relu")``: the position-wise MLP.
+- ``EncoderLayer(d_model, num_heads, dim_feedforward, dropout=0.0, *, norm_first=False,
+  activation="relu")``; ``forward(x, mask=None, *, need_weights=False) -> x``;
+  ``EncoderLayer.from_torch(torch.nn.TransformerEncoderLayer)``.
+- ``DecoderLayer(...)`` (same arguments); ``forward(x, memory, memory_mask=None, *, cache=None,
+  need_weights=False) -> x``; ``DecoderLayer.from_torch(torch.nn.TransformerDecoderLayer)``.
+- ``Encoder(d_model, num_heads, dim_feedforward, num_layers, dropout=0.0, *, norm_first=False,
+  activation="relu")`` and ``Decoder(...)`` (same arguments): stacks with a final LayerNorm, as
+  ``torch.nn.Transformer`` has; ``Decoder.forward(x, memory, memory_mask=None, *, cache=None)``.
+- ``Transformer(src_vocab_size, tgt_vocab_size, *, d_model=64, num_heads=4, num_encoder_layers=2,
+  num_decoder_layers=2, dim_feedforward=128, dropout=0.0, norm_first=True, max_len=512, pad_id=0)``:
+  ``forward(src, tgt) -> logits``, ``encode(src) -> (memory, memory_mask)``,
+  ``decode(tgt, memory, memory_mask, *, cache=None) -> logits``, ``new_cache() -> KVCache``.
+- ``KVCache``: the keys and values a decoder keeps between decoding steps.
+- ``greedy_decode(model, src, max_len, *, bos_id, eos_id=None, use_cache=True) -> tokens``.
+- ``Seq2SeqTransformer(source_vocab, target_vocab, **options)``: the model behind the interface of
+  ``helpers.recurrent.Seq2Seq``, so notebook 09 trains and scores both with the same code.
+
+Conventions
+-----------
+Batch-first everywhere: ``(batch, length, d_model)``. Masks follow ``helpers.attention``: bool,
+**True = may attend**. Token ids: ``src`` and ``tgt`` are ``(batch, length)`` integer tensors,
+right-padded with ``pad_id``; the model masks padded source positions by itself.
+
+Key/value cache
+---------------
+Decoding one token at a time without a cache runs the decoder over the whole prefix at every
+step: step ``t`` recomputes the keys and values of the ``t - 1`` positions it already computed.
+With ``cache = model.new_cache()`` and ``model.decode(new_tokens, memory, memory_mask,
+cache=cache)``, each decoder layer stores its self-attention keys/values ``(batch, heads, t,
+head_dim)`` and appends the new positions' ones; the cross-attention keys/values of the encoder's
+output are projected once, on the first call. ``greedy_decode(..., use_cache=True)`` does this
+and returns exactly the tokens of ``use_cache=False`` (tested). The cache is for inference: use
+it in ``eval()`` mode (its attention applies no dropout).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.attention import MultiHeadAttention
+from helpers.positional import sinusoidal_encoding
+
+__all__ = [
+    "FeedForward",
+    "EncoderLayer",
+    "DecoderLayer",
+    "Encoder",
+    "Decoder",
+    "KVCache",
+    "Transformer",
+    "greedy_decode",
+    "Seq2SeqTransformer",
+]
+
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+
+
+def _check_sequence(name, x, d_model):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[-1] != d_model:
+        raise ValueError(f"{name} must be (batch, length, d_model={d_model}), got shape {tuple(x.shape)}")
+
+
+def _activation(name):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# Position-wise feed-forward
+# --------------------------------------------------------------------------------------------
+
+
+class FeedForward(nn.Module):
+    """Two linear layers with a nonlinearity between, applied to every position on its own.
+
+    Attention mixes information *across* positions; this MLP then transforms each position's
+    vector, with the same weights at every position.
+
+    Shape:
+        - x: ``(..., d_model)``; output: same shape.
+    """
+
+    def __init__(self, d_model: int, dim_feedforward: int, dropout: float = 0.0, activation: str = "relu"):
+        super().__init__()
+        self.activation = _activation(activation)
+        # Named as in torch.nn.TransformerEncoderLayer, so weights copy across one to one.
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(_ACTIVATIONS[self.activation](self.linear1(x))))
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder layer
+# --------------------------------------------------------------------------------------------
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each wrapped in a residual connection and a LayerNorm.
+
+    Post-norm (``norm_first=False``, the 2017 paper) normalises *after* adding the residual:
+    ``x = norm(x + sublayer(x))``. Pre-norm (``norm_first=True``, most models today) normalises
+    the sublayer's *input* and leaves the residual path untouched: ``x = x + sublayer(norm(x))``,
+    which keeps gradients well-scaled in deep stacks (notebook 08 measures it).
+
+    Args:
+        d_model: width of every position's vector.
+        num_heads: attention heads; must divide ``d_model``.
+        dim_feedforward: hidden width of the feed-forward MLP.
+        dropout: dropout on attention weights, after each sublayer and inside the MLP.
+        norm_first: pre-norm when True, post-norm when False (as in ``torch.nn``).
+        activation: ``"relu"`` or ``"gelu"``.
+
+    Shape:
+        - x: ``(batch, length, d_model)``; output: same shape.
+        - mask: bool, broadcastable to ``(batch, heads, length, length)``; True = may attend.
+          For padding: ``padding_mask(lengths)[:, None, None, :]``.
+
+    With ``need_weights=True`` the layer keeps its attention weights ``(batch, heads, length,
+    length)`` in ``self.attention_weights`` (for plots); otherwise it uses the fused kernel.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
+                 norm_first: bool = False, activation: str = "relu"):
+        super().__init__()
+        self.d_model = d_model
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.feed_forward = FeedForward(d_model, dim_feedforward, dropout, activation)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.attention_weights = None
+
+    def _attend(self, x, mask, need_weights):
+        out, weights = self.self_attn(x, mask=mask, need_weights=need_weights)
+        self.attention_weights = weights
+        return self.dropout1(out)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, need_weights: bool = False):
+        _check_sequence("x", x, self.d_model)
+        if self.norm_first:
+            x = x + self._attend(self.norm1(x), mask, need_weights)
+            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
+        else:
+            x = self.norm1(x + self._attend(x, mask, need_weights))
+            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
+        return x
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> "EncoderLayer":
+        """An ``EncoderLayer`` holding the same weights as a ``torch.nn.TransformerEncoderLayer``.
+
+        The copy is batch-first whatever ``layer.batch_first`` says, and its masks mean True =
+        may attend (``torch.nn``'s ``src_mask``/``src_key_padding_mask`` mean the opposite).
+        """
+        if not isinstance(layer, nn.TransformerEncoderLayer):
+            raise TypeError(f"expected a torch.nn.TransformerEncoderLayer, got {type(layer).__name__}")
+        new = cls(layer.self_attn.embed_dim, layer.self_attn.num_heads, layer.linear1.out_features,
+                  layer.dropout.p, norm_first=layer.norm_first, activation=_torch_activation(layer))
+        new.self_attn = MultiHeadAttention.from_torch(layer.self_attn)
+        _copy_common(new, layer, ("norm1", "norm2"))
+        return new
+
+
+def _torch_activation(layer):
+    activation = layer.activation
+    if activation is F.relu or isinstance(activation, nn.ReLU):
+        return "relu"
+    if activation is F.gelu or isinstance(activation, nn.GELU):
+        return "gelu"
+    raise ValueError(f"only relu and gelu activations can be copied from a torch.nn layer, got {activation}")
+
+
+def _copy_common(new, layer, norms):
+    new.to(device=layer.linear1.weight.device, dtype=layer.linear1.weight.dtype)
+    new.feed_forward.linear1.load_state_dict(layer.linear1.state_dict())
+    new.feed_forward.linear2.load_state_dict(layer.linear2.state_dict())
+    for name in norms:
+        getattr(new, name).load_state_dict(getattr(layer, name).state_dict())
+        getattr(new, name).eps = getattr(layer, name).eps
+
+
+# --------------------------------------------------------------------------------------------
+# Decoder layer, with an optional key/value cache
+# --------------------------------------------------------------------------------------------
+
+
+def _split_heads(x, num_heads):
+    batch, length, width = x.shape
+    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)  # (B, H, L, hd)
+
+
+def _merge_heads(x):
+    batch, num_heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)  # (B, L, E)
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention over the encoder's output, then feed-forward.
+
+    Each of the three sublayers has its residual connection and LayerNorm, post-norm or pre-norm
+    as in ``EncoderLayer``. The self-attention is causal: position ``t`` sees targets ``0..t``
+    only, so training on a whole target sequence at once cannot peek at the answer.
+
+    Args: as ``EncoderLayer``.
+
+    Shape:
+        - x: ``(batch, T, d_model)``, the target positions (with a cache: the *new* ones only).
+        - memory: ``(batch, S, d_model)``, the encoder's output.
+        - memory_mask: bool, broadcastable to ``(batch, heads, T, S)``; True = may attend. For
+          source padding: ``padding_mask(src_lengths)[:, None, None, :]``.
+        - output: ``(batch, T, d_model)``.
+
+    With ``need_weights=True`` (no cache) the layer keeps ``self.self_weights`` ``(batch, heads,
+    T, T)`` and ``self.cross_weights`` ``(batch, heads, T, S)`` for plots.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
+                 norm_first: bool = False, activation: str = "relu"):
+        super().__init__()
+        self.d_model = d_model
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.feed_forward = FeedForward(d_model, dim_feedforward, dropout, activation)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
+        self.self_weights = self.cross_weights = None
+
+    def _self_attend(self, x, cache, need_weights):
+        if cache is None:
+            out, self.self_weights = self.self_attn(x, causal=True, need_weights=need_weights)
+            return self.dropout1(out)
+        # Cached path: project only the new positions, append their keys/values to the past ones.
+        attn = self.self_attn
+        query = _split_heads(attn.q_proj(x), attn.num_heads)  # (B, H, T, hd)
+        key = _split_heads(attn.k_proj(x), attn.num_heads)  # (B, H, T, hd)
+        value = _split_heads(attn.v_proj(x), attn.num_heads)  # (B, H, T, hd)
+        if "key" in cache:
+            key = torch.cat([cache["key"], key], dim=2)  # (B, H, past + T, hd)
+            value = torch.cat([cache["value"], value], dim=2)  # (B, H, past + T, hd)
+        cache["key"], cache["value"] = key, value
+        num_new, num_keys = x.shape[1], key.shape[2]
+        # New position i sits at num_keys - num_new + i and may see every key up to itself.
+        # One new position sees all keys, so it needs no mask at all.
+        mask = None
+        if num_new > 1:
+            mask = torch.ones(num_new, num_keys, dtype=torch.bool, device=x.device).tril(num_keys - num_new)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)  # (B, H, T, hd)
+        return self.dropout1(attn.out_proj(_merge_heads(out)))
+
+    def _cross_attend(self, x, memory, memory_mask, cache, need_weights):
+        if cache is None:
+            out, self.cross_weights = self.cross_attn(x, memory, mask=memory_mask, need_weights=need_weights)
+            return self.dropout2(out)
+        attn = self.cross_attn
+        if "memory_key" not in cache:  # the encoder's output does not change while decoding
+            cache["memory_key"] = _split_heads(attn.k_proj(memory), attn.num_heads)  # (B, H, S, hd)
+            cache["memory_value"] = _split_heads(attn.v_proj(memory), attn.num_heads)  # (B, H, S, hd)
+        query = _split_heads(attn.q_proj(x), attn.num_heads)  # (B, H, T, hd)
+        out = F.scaled_dot_product_attention(query, cache["memory_key"], cache["memory_value"],
+                                             attn_mask=memory_mask)  # (B, H, T, hd)
+        return self.dropout2(attn.out_proj(_merge_heads(out)))
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, *,
+                cache: dict | None = None, need_weights: bool = False) -> torch.Tensor:
+        if cache is None:  # the cached path runs once per generated token: keep it lean
+            _check_sequence("x", x, self.d_model)
+            _check_sequence("memory", memory, self.d_model)
+            if x.shape[0] != memory.shape[0]:
+                raise ValueError(f"x and memory must have the same batch size: shapes x {tuple(x.shape)}, "
+                                 f"memory {tuple(memory.shape)}")
+        elif need_weights:
+            raise ValueError("need_weights=True is not available with a cache (the fused kernel forms no weights)")
+        if self.norm_first:
+            x = x + self._self_attend(self.norm1(x), cache, need_weights)
+            x = x + self._cross_attend(self.norm2(x), memory, memory_mask, cache, need_weights)
+            x = x + self.dropout3(self.feed_forward(self.norm3(x)))
+        else:
+            x = self.norm1(x + self._self_attend(x, cache, need_weights))
+            x = self.norm2(x + self._cross_attend(x, memory, memory_mask, cache, need_weights))
+            x = self.norm3(x + self.dropout3(self.feed_forward(x)))
+        return x
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerDecoderLayer) -> "DecoderLayer":
+        """A ``DecoderLayer`` with the weights of a ``torch.nn.TransformerDecoderLayer`` (batch-first,
+        True = may attend; its self-attention is always causal)."""
+        if not isinstance(layer, nn.TransformerDecoderLayer):
+            raise TypeError(f"expected a torch.nn.TransformerDecoderLayer, got {type(layer).__name__}")
+        new = cls(layer.self_attn.embed_dim, layer.self_attn.num_heads, layer.linear1.out_features,
+                  layer.dropout.p, norm_first=layer.norm_first, activation=_torch_activation(layer))
+        new.self_attn = MultiHeadAttention.from_torch(layer.self_attn)
+        new.cross_attn = MultiHeadAttention.from_torch(layer.multihead_attn)
+        _copy_common(new, layer, ("norm1", "norm2", "norm3"))
+        return new
+
+
+# --------------------------------------------------------------------------------------------
+# Stacks
+# --------------------------------------------------------------------------------------------
+
+
+class Encoder(nn.Module):
+    """``num_layers`` encoder layers and a final LayerNorm (as ``torch.nn.TransformerEncoder`` in
+    ``torch.nn.Transformer``). Arguments and shapes as ``EncoderLayer``."""
+
+    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
+                 *, norm_first: bool = False, activation: str = "relu"):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            EncoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
+            for _ in range(num_layers))
+        # Pre-norm leaves the residual stream un-normalised: the final norm does it once at the end.
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x, mask=None, *, need_weights=False):
+        for layer in self.layers:
+            x = layer(x, mask, need_weights=need_weights)
+        return self.norm(x)
+
+
+class KVCache:
+    """What a ``Decoder`` keeps between decoding steps: one dict per layer.
+
+    Each dict holds the self-attention ``key``/``value`` of every position decoded so far,
+    ``(batch, heads, length, head_dim)``, and the cross-attention ``memory_key``/``memory_value``
+    of the encoder's output, ``(batch, heads, S, head_dim)``. ``length`` counts the positions
+    cached, so the next token's positional encoding starts there.
+    """
+
+    def __init__(self, num_layers: int):
+        self.layers = [{} for _ in range(num_layers)]
+        self.length = 0
+
+
+class Decoder(nn.Module):
+    """``num_layers`` decoder layers and a final LayerNorm. Arguments and shapes as
+    ``DecoderLayer``; ``cache`` is a ``KVCache`` (or None)."""
+
+    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
+                 *, norm_first: bool = False, activation: str = "relu"):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DecoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
+            for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x, memory, memory_mask=None, *, cache: KVCache | None = None, need_weights=False):
+        for index, layer in enumerate(self.layers):
+            x = layer(x, memory, memory_mask, cache=None if cache is None else cache.layers[index],
+                      need_weights=need_weights)
+        if cache is not None:
+            cache.length += x.shape[1]
+        return self.norm(x)
+
+
+# --------------------------------------------------------------------------------------------
+# The full encoder-decoder
+# --------------------------------------------------------------------------------------------
+
+
+class Transformer(nn.Module):
+    """Embeddings + sinusoidal positions -> encoder and decoder -> a linear head over the target
+    vocabulary.
+
+    Args:
+        src_vocab_size, tgt_vocab_size: number of token ids on each side.
+        d_model, num_heads, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,
+            norm_first: as ``torch.nn.Transformer``. The default ``dropout=0.0`` suits the small
+            synthetic tasks of the series, which do not overfit in the few hundred steps they train.
+        max_len: the longest sequence the positional table covers.
+        pad_id: the source padding token; padded source positions are masked out of attention.
+
+    Shape:
+        - src: ``(batch, S)`` token ids; tgt: ``(batch, T)`` token ids (the decoder's input,
+          starting with BOS).
+        - output: logits ``(batch, T, tgt_vocab_size)``; position ``t`` predicts target ``t + 1``
+          from ``tgt[:, :t + 1]`` and the whole source.
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, d_model: int = 64, num_heads: int = 4,
+                 num_encoder_layers: int = 2, num_decoder_layers: int = 2, dim_feedforward: int = 128,
+                 dropout: float = 0.0, norm_first: bool = True, max_len: int = 512, pad_id: int = 0):
+        super().__init__()
+        self.d_model, self.max_len, self.pad_id = d_model, max_len, pad_id
+        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
+        self.src_embedding = nn.Embedding(src_vocab_size, d_model)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, d_model)
+        # A fixed table, not a parameter: it is the same sinusoidal encoding as notebook 06's.
+        self.register_buffer("positions", sinusoidal_encoding(max_len, d_model).float(), persistent=False)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = Encoder(d_model, num_heads, dim_feedforward, num_encoder_layers, dropout, norm_first=norm_first)
+        self.decoder = Decoder(d_model, num_heads, dim_feedforward, num_decoder_layers, dropout, norm_first=norm_first)
+        self.head = nn.Linear(d_model, tgt_vocab_size)
+        for embedding in (self.src_embedding, self.tgt_embedding):
+            # Entries of size d_model^-1/2, so that after the sqrt(d_model) scaling in _embed they
+            # are of size 1, like the positional encoding's: neither drowns the other.
+            nn.init.normal_(embedding.weight, std=d_model ** -0.5)
+
+    def _embed(self, embedding, tokens, offset=0):
+        # As in the original paper: embeddings scaled by sqrt(d_model) (see __init__), plus positions.
+        x = embedding(tokens) * math.sqrt(self.d_model)  # (B, L, E)
+        return self.dropout(x + self.positions[offset:offset + tokens.shape[1]])
+
+    def _check_tokens(self, name, tokens, vocab_size, offset=0):
+        if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"{name} must be an integer tensor of token ids, got "
+                            f"{getattr(tokens, 'dtype', type(tokens).__name__)}")
+        if tokens.dim() != 2:
+            raise ValueError(f"{name} must be (batch, length) token ids, got shape {tuple(tokens.shape)}")
+        if offset + tokens.shape[1] > self.max_len:
+            raise ValueError(f"{name} reaches position {offset + tokens.shape[1]} but max_len is {self.max_len}")
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab_size):
+            raise ValueError(f"{name} has ids outside 0..{vocab_size - 1}: min {int(tokens.min())}, "
+                             f"max {int(tokens.max())}")
+
+    def encode(self, src: torch.Tensor, *, need_weights: bool = False):
+        """Return the encoder's output ``(batch, S, d_model)`` and the source mask ``(batch, 1, 1, S)``
+        (True at real tokens), which the decoder's cross-attention uses."""
+        self._check_tokens("src", src, self.src_vocab_size)
+        memory_mask = (src != self.pad_id)[:, None, None, :]  # (B, 1, 1, S)
+        memory = self.encoder(self._embed(self.src_embedding, src), memory_mask, need_weights=need_weights)
+        return memory, memory_mask
+
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, *,
+               cache: KVCache | None = None, need_weights: bool = False) -> torch.Tensor:
+        """Logits ``(batch, T, tgt_vocab_size)`` for the target positions in ``tgt``.
+
+        With a ``cache``, ``tgt`` holds only the positions not decoded yet; they are placed after
+        the ``cache.length`` cached ones.
+        """
+        offset = 0 if cache is None else cache.length
+        if cache is None:
+            self._check_tokens("tgt", tgt, self.tgt_vocab_size)
+        elif offset + tgt.shape[1] > self.max_len:
+            raise ValueError(f"decoding position {offset + tgt.shape[1]} but max_len is {self.max_len}")
+        x = self._embed(self.tgt_embedding, tgt, offset)
+        return self.head(self.decoder(x, memory, memory_mask, cache=cache, need_weights=need_weights))
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        memory, memory_mask = self.encode(src)
+        return self.decode(tgt, memory, memory_mask)
+
+    def new_cache(self) -> KVCache:
+        """An empty key/value cache for ``decode``."""
+        return KVCache(len(self.decoder.layers))
+
+
+# --------------------------------------------------------------------------------------------
+# Greedy decoding
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, *, bos_id: int, eos_id: int | None = None,
+                  use_cache: bool = True) -> torch.Tensor:
+    """Generate up to ``max_len`` tokens per source, always taking the most likely next token.
+
+    Args:
+        model: a ``Transformer`` (put in ``eval()`` mode by the caller when it has dropout).
+        src: ``(batch, S)`` source token ids.
+        max_len: the most tokens to generate.
+        bos_id: the token that starts every target.
+        eos_id: the token that ends one; after it, a sequence gets ``model.pad_id`` and decoding
+            stops once every sequence has ended. None: always generate ``max_len`` tokens.
+        use_cache: keep keys/values between steps (``KVCache``); False recomputes the decoder over
+            the whole prefix at every step. Both give the same tokens.
+
+    Returns:
+        ``(batch, n)`` generated ids, BOS excluded, ``n <= max_len``.
+    """
+    if max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    memory, memory_mask = model.encode(src)
+    batch = src.shape[0]
+    tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1): BOS
+    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
+    cache = model.new_cache() if use_cache else None
+    for _ in range(max_len):
+        if use_cache:
+            logits = model.decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
+        else:
+            logits = model.decode(tokens, memory, memory_mask)  # (B, t, V): the whole prefix again
+        next_token = logits[:, -1].argmax(dim=-1)  # (B,)
+        if eos_id is not None:
+            next_token = next_token.masked_fill(finished, model.pad_id)
+            finished |= next_token == eos_id
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)  # (B, t + 1)
+        if eos_id is not None and bool(finished.all()):
+            break
+    return tokens[:, 1:]
+
+
+# --------------------------------------------------------------------------------------------
+# Behind the recurrent models' interface (notebook 09)
+# --------------------------------------------------------------------------------------------
+
+
+class Seq2SeqTransformer(nn.Module):
+    """A ``Transformer`` with the interface of ``helpers.recurrent.Seq2Seq``.
+
+    Notebook 09 trains and scores the Transformer with exactly the code that trains and scores
+    the GRU models (``recurrent.train_seq2seq``, ``recurrent.exact_match``, ``recurrent.translate``),
+    so the comparison differs only in the model.
+
+    Args:
+        source_vocab, target_vocab: vocabularies with ``len()`` and ``pad_id``, ``bos_id``,
+            ``eos_id`` (``helpers.data.Vocab``).
+        **options: passed to ``Transformer`` (``d_model``, ``num_heads``, ...).
+
+    Shape:
+        - source: ``(batch, S)`` ids padded with ``pad_id``; source_lengths: ``(batch,)`` (the
+          padding is found from ``pad_id``; the lengths are only checked).
+        - target_in: ``(batch, T)`` ids starting with ``<bos>``.
+        - output: logits ``(batch, T, target vocab)`` and ``None`` (where ``Seq2Seq`` returns its
+          alignment; the Transformer's per-head weights come from ``cross_attention``).
+    """
+
+    def __init__(self, source_vocab, target_vocab, **options):
+        super().__init__()
+        self.source_vocab, self.target_vocab = source_vocab, target_vocab
+        self.transformer = Transformer(len(source_vocab), len(target_vocab), pad_id=source_vocab.pad_id, **options)
+
+    def _check_lengths(self, source, source_lengths):
+        lengths = (source != self.source_vocab.pad_id).sum(dim=1)
+        if not torch.equal(lengths.cpu(), torch.as_tensor(source_lengths).cpu()):
+            raise ValueError(f"source_lengths {torch.as_tensor(source_lengths).tolist()} do not match the "
+                             f"non-padding tokens of source {lengths.tolist()}")
+
+    def forward(self, source, source_lengths, target_in):
+        self._check_lengths(source, source_lengths)
+        return self.transformer(source, target_in), None
+
+    @torch.no_grad()
+    def greedy_decode(self, source, source_lengths, max_len: int | None = None):
+        """As ``Seq2Seq.greedy_decode``: ``(tokens, None)``; rows end in ``<eos>`` then padding."""
+        self._check_lengths(source, source_lengths)
+        max_len = int(torch.as_tensor(source_lengths).max()) + 2 if max_len is None else max_len
+        tokens = greedy_decode(self.transformer, source, max_len, bos_id=self.target_vocab.bos_id,
+                               eos_id=self.target_vocab.eos_id)
+        return tokens, None
+
+    @torch.no_grad()
+    def cross_attention(self, source, target_in, layer: int = -1):
+        """Cross-attention weights ``(batch, heads, T, S)`` of one decoder layer (default: the last)
+        under teacher forcing: row ``t`` is where the prediction of target token ``t`` looked."""
+        memory, memory_mask = self.transformer.encode(source)
+        self.transformer.decode(target_in, memory, memory_mask, need_weights=True)
+        return self.transformer.decoder.layers[layer].cross_weights

@@ -1,0 +1,261 @@
+"""Attention over image patches: a tiny Vision Transformer and two ways to ask what it looked at (notebook 11).
+
+An image becomes a sequence by cutting it into square patches: each flattened patch is one token.
+A learned *class token* is put in front, a learned *positional embedding* is added (a patch
+knows nothing of where it came from otherwise), and the Transformer encoder of notebook 08
+(``helpers.transformer.EncoderLayer``) mixes the tokens. The class token's final state is the
+image's summary, and a linear head classifies it.
+
+Reads top to bottom:
+
+- ``patchify``: ``(batch, channels, H, W)`` -> ``(batch, patches, channels * p * p)``;
+- ``PatchEmbedding``: patchify, then a linear projection (the same as a stride-``p`` convolution);
+- ``VisionTransformer``: class token + positions + encoder layers + head, with ``attention_maps``;
+- ``attention_rollout``: attention composed across layers, residual connections included;
+- ``occlusion``: how much the model's confidence drops when each patch is blanked out;
+- ``draw_overlays``: maps drawn over the images.
+
+Shapes: images are ``(batch, channels, height, width)``; patches are numbered row by row.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.transformer import EncoderLayer
+
+__all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout", "occlusion", "draw_overlays"]
+
+
+def _check_images(images, patch_size):
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        got = getattr(images, "dtype", type(images).__name__)
+        raise TypeError(f"images must be a floating-point tensor, got {got}")
+    if images.dim() != 4:
+        raise ValueError(f"images must be (batch, channels, height, width), got shape {tuple(images.shape)}")
+    height, width = images.shape[-2:]
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"the image size {height}x{width} is not divisible by the patch size {patch_size}: "
+                         f"images of shape {tuple(images.shape)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Patches as tokens
+# --------------------------------------------------------------------------------------------
+
+
+def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Cut images into non-overlapping ``patch_size x patch_size`` squares, flattened, row by row.
+
+    Shape:
+        - images: ``(batch, channels, H, W)`` with ``H`` and ``W`` multiples of ``patch_size``
+        - output: ``(batch, (H // p) * (W // p), channels * p * p)``; patch ``i`` sits at row
+          ``i // (W // p)``, column ``i % (W // p)`` of the patch grid.
+    """
+    _check_images(images, patch_size)
+    batch, channels, height, width = images.shape
+    rows, cols = height // patch_size, width // patch_size
+    x = images.reshape(batch, channels, rows, patch_size, cols, patch_size)  # (B, C, r, p, c, p)
+    x = x.permute(0, 2, 4, 1, 3, 5)  # (B, r, c, C, p, p): the patch grid first, each patch's pixels last
+    return x.reshape(batch, rows * cols, channels * patch_size * patch_size)  # (B, N, C*p*p)
+
+
+class PatchEmbedding(nn.Module):
+    """``patchify`` then one linear layer: every patch becomes a ``d_model``-dimensional token.
+
+    This is exactly a ``Conv2d(in_channels, d_model, kernel_size=p, stride=p)`` (notebook 11
+    checks it), written as a reshape and a matmul so that "a patch is a token" stays visible.
+
+    Shape:
+        - images: ``(batch, in_channels, H, W)``; output: ``(batch, (H // p) * (W // p), d_model)``
+    """
+
+    def __init__(self, patch_size: int, in_channels: int, d_model: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.projection = nn.Linear(in_channels * patch_size * patch_size, d_model)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.projection(patchify(images, self.patch_size))  # (B, N, d_model)
+
+
+# --------------------------------------------------------------------------------------------
+# The Vision Transformer
+# --------------------------------------------------------------------------------------------
+
+
+class VisionTransformer(nn.Module):
+    """A ViT: patch tokens, a class token, learned positions, pre-norm encoder layers, a linear head.
+
+    Args:
+        image_size: side of the (square) input images.
+        patch_size: side of a patch; must divide ``image_size``.
+        in_channels: channels of the images (1 for the digits).
+        num_classes: outputs of the head.
+        d_model, num_heads, num_layers, dim_feedforward, dropout: the encoder, as
+            ``helpers.transformer.EncoderLayer`` (pre-norm, GELU, as in the ViT paper).
+
+    Shape:
+        - images: ``(batch, in_channels, image_size, image_size)``
+        - output: logits ``(batch, num_classes)``, read from the class token's final state.
+    """
+
+    def __init__(self, image_size: int = 8, patch_size: int = 2, in_channels: int = 1, num_classes: int = 10, *,
+                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128,
+                 dropout: float = 0.0):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"patch_size ({patch_size}) must divide image_size ({image_size})")
+        self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
+        self.grid = image_size // patch_size  # patches per row and per column
+        self.num_patches = self.grid * self.grid
+        self.patch_embedding = PatchEmbedding(patch_size, in_channels, d_model)
+        # One extra learned token whose final state summarises the image (position 0).
+        self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        # A learned vector per position (class token included), added to the tokens.
+        self.positions = nn.Parameter(torch.zeros(1, 1 + self.num_patches, d_model))
+        nn.init.normal_(self.class_token, std=0.02)
+        nn.init.normal_(self.positions, std=0.02)
+        self.layers = nn.ModuleList(
+            EncoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=True, activation="gelu")
+            for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder's input: class token then patch tokens, positions added, ``(B, 1 + N, d_model)``."""
+        if images.dim() != 4 or tuple(images.shape[1:]) != (self.in_channels, self.image_size, self.image_size):
+            raise ValueError(f"images must be (batch, {self.in_channels}, {self.image_size}, {self.image_size}), "
+                             f"got shape {tuple(images.shape)}")
+        patches = self.patch_embedding(images)  # (B, N, E)
+        cls = self.class_token.expand(len(images), -1, -1)  # (B, 1, E)
+        return torch.cat([cls, patches], dim=1) + self.positions  # (B, 1 + N, E)
+
+    def forward(self, images: torch.Tensor, *, need_weights: bool = False) -> torch.Tensor:
+        x = self.tokens(images)  # (B, 1 + N, E)
+        for layer in self.layers:
+            x = layer(x, need_weights=need_weights)
+        return self.head(self.norm(x[:, 0]))  # (B, classes): the class token only
+
+    @torch.no_grad()
+    def attention_maps(self, images: torch.Tensor) -> torch.Tensor:
+        """Every layer's attention weights, ``(layers, batch, heads, 1 + N, 1 + N)``.
+
+        Token 0 is the class token; row 0 says where the class token looked. The model is put in
+        ``eval()`` mode for the call and restored after.
+        """
+        was_training = self.training
+        self.eval()
+        self(images, need_weights=True)
+        self.train(was_training)
+        return torch.stack([layer.attention_weights for layer in self.layers])
+
+
+# --------------------------------------------------------------------------------------------
+# What did it look at? Attention rollout and occlusion
+# --------------------------------------------------------------------------------------------
+
+
+def attention_rollout(weights: torch.Tensor, *, residual: bool = True) -> torch.Tensor:
+    """Attention composed over layers (Abnar & Zuidema, 2020).
+
+    Layer ``l`` mixes tokens by its weights averaged over heads, ``A_l``; the residual connection
+    passes each token on unchanged as well, modelled as ``0.5 * A_l + 0.5 * I`` (rows renormalised).
+    The product over layers, first layer on the right, says how much of each input token ends up
+    in each output token, *if* the layers mixed tokens only through these weights (they do not:
+    the MLPs, norms and value vectors are ignored).
+
+    Args:
+        weights: ``(layers, batch, heads, T, T)``, as ``VisionTransformer.attention_maps`` returns.
+        residual: add the identity for the residual path (False: multiply raw head-averaged weights).
+
+    Returns:
+        ``(batch, T, T)``; each row sums to 1. Row 0, columns ``1:``, is the class token's map over
+        the patches.
+    """
+    if weights.dim() != 5 or weights.shape[-1] != weights.shape[-2]:
+        raise ValueError(f"weights must be (layers, batch, heads, T, T), got shape {tuple(weights.shape)}")
+    mixing = weights.mean(dim=2)  # (layers, B, T, T): average the heads
+    if residual:
+        eye = torch.eye(mixing.shape[-1], dtype=mixing.dtype, device=mixing.device)
+        mixing = 0.5 * mixing + 0.5 * eye
+        mixing = mixing / mixing.sum(dim=-1, keepdim=True)
+    rollout = mixing[0]  # (B, T, T)
+    for layer in mixing[1:]:
+        rollout = layer @ rollout  # later layers act on what earlier ones produced
+    return rollout
+
+
+@torch.no_grad()
+def occlusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, patch_size: int, *,
+              fill: float = 0.0) -> torch.Tensor:
+    """How much the probability of ``labels`` drops when each patch is replaced by ``fill``.
+
+    A direct test of what the prediction *depends on*, with no reference to attention: blank one
+    patch, run the model again, compare. Positive = the patch supported the label.
+
+    Shape:
+        - images: ``(batch, channels, H, W)``; labels: ``(batch,)``
+        - output: ``(batch, (H // p) * (W // p))``, patches numbered as in ``patchify``.
+    """
+    _check_images(images, patch_size)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"labels must be (batch,) = ({len(images)},), got shape {tuple(labels.shape)}")
+    was_training = model.training
+    model.eval()
+    batch, _, height, width = images.shape
+    cols = width // patch_size
+    num_patches = (height // patch_size) * cols
+    base = F.softmax(model(images), dim=-1).gather(1, labels[:, None])  # (B, 1)
+    occluded = images.repeat_interleave(num_patches, dim=0).clone()  # (B*N, C, H, W): one copy per patch
+    for index in range(num_patches):
+        row, col = divmod(index, cols)
+        occluded[index::num_patches, :, row * patch_size:(row + 1) * patch_size,
+                 col * patch_size:(col + 1) * patch_size] = fill
+    probs = F.softmax(model(occluded), dim=-1).view(batch, num_patches, -1)  # (B, N, classes)
+    model.train(was_training)
+    return base - probs.gather(2, labels[:, None, None].expand(batch, num_patches, 1)).squeeze(-1)  # (B, N)
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------
+
+
+def draw_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float = 1.5):
+    """One row per image: the image, then each ``(batch, grid, grid)`` map with the digit's outline on top.
+
+    Args:
+        images: ``(batch, 1, H, W)``.
+        maps: ``{column title: (batch, g, g) tensor}``; each map is stretched over the image and
+            scaled to its own maximum, per image (negative values count as 0).
+        titles: optional row labels (e.g. the labels).
+
+    Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    images = images.detach().float().cpu()
+    batch, _, height, width = images.shape
+    fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch), squeeze=False)
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    for row in range(batch):
+        axes[row, 0].imshow(images[row, 0], cmap="gray_r", vmin=0, vmax=1)
+        if titles is not None:
+            axes[row, 0].set_ylabel(str(titles[row]))
+        for col, (name, values) in enumerate(maps.items(), start=1):
+            ax = axes[row, col]
+            heat = values[row].detach().float().cpu().clamp(min=0)
+            ax.imshow(heat / heat.max().clamp(min=1e-12), cmap="magma", extent=extent, interpolation="nearest",
+                      vmin=0, vmax=1)
+            # The strokes' outline, so the map can be read against the digit.
+            ax.contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper", extent=extent)
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,160 @@
+"""helpers.efficient: online softmax and tiled attention equal PyTorch's; peak memory is counted right."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from helpers.attention import scaled_dot_product_attention
+from helpers.efficient import online_softmax, online_softmax_stats, peak_memory, tiled_attention
+
+
+def _qkv(batch, lq, lk, d, dv, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(*batch, lq, d, generator=g, dtype=dtype),
+            torch.randn(*batch, lk, d, generator=g, dtype=dtype),
+            torch.randn(*batch, lk, dv, generator=g, dtype=dtype))
+
+
+# ---------------------------------------------------------------- online softmax
+
+
+@given(rows=st.integers(1, 4), n=st.integers(1, 40), block=st.integers(1, 50), spread=st.floats(0.1, 80.0),
+       seed=st.integers(0, 2**16))
+# The edge cases run every time; hypothesis adds random ones around them.
+@example(rows=1, n=1, block=1, spread=1.0, seed=0)  # a single score
+@example(rows=3, n=40, block=1, spread=80.0, seed=1)  # one score per block, large spread
+@example(rows=2, n=7, block=50, spread=5.0, seed=2)  # one block longer than the row
+@example(rows=2, n=12, block=4, spread=30.0, seed=3)  # the block divides the row
+@settings(max_examples=20, deadline=None)
+def test_online_softmax_equals_softmax(rows, n, block, spread, seed):
+    scores = torch.randn(rows, n, generator=torch.Generator().manual_seed(seed)) * spread
+    torch.testing.assert_close(online_softmax(scores, block), torch.softmax(scores, dim=-1))
+    maximum, total = online_softmax_stats(scores, block)
+    torch.testing.assert_close(maximum, scores.amax(dim=-1, keepdim=True))
+    torch.testing.assert_close(total, torch.exp(scores - maximum).sum(dim=-1, keepdim=True))
+
+
+def test_online_softmax_does_not_overflow():
+    # exp(1000) overflows float32; the running maximum keeps every exponent <= 0.
+    scores = torch.tensor([[1000.0, 999.0, -1000.0, 1001.0, 0.0]])
+    weights = online_softmax(scores, block_size=2)
+    assert torch.isfinite(weights).all()
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1))
+
+
+def test_online_softmax_wrong_block_changes_nothing_but_bad_block_raises():
+    with pytest.raises(ValueError, match="block_size must be a positive int"):
+        online_softmax(torch.randn(3, 4), block_size=0)
+    with pytest.raises(TypeError, match="floating-point"):
+        online_softmax(torch.arange(4), block_size=2)
+
+
+# ---------------------------------------------------------------- tiled attention
+
+
+@given(batch=st.lists(st.integers(1, 3), min_size=0, max_size=2), lq=st.integers(1, 70), lk=st.integers(1, 70),
+       d=st.integers(1, 17), dv=st.integers(1, 9), block=st.integers(1, 40), causal=st.booleans(),
+       seed=st.integers(0, 2**16))
+@example(batch=[], lq=1, lk=1, d=1, dv=1, block=1, causal=True, seed=0)  # one query, one key
+@example(batch=[3, 2], lq=70, lk=3, d=17, dv=9, block=2, causal=True, seed=1)  # more queries than keys
+@example(batch=[2], lq=5, lk=70, d=4, dv=3, block=40, causal=True, seed=2)  # more keys than queries
+@example(batch=[1], lq=33, lk=33, d=8, dv=8, block=40, causal=False, seed=3)  # one block holds everything
+@example(batch=[2], lq=48, lk=48, d=8, dv=4, block=16, causal=True, seed=4)  # blocks divide the length
+@settings(max_examples=30, deadline=None)
+def test_tiled_equals_pytorch_sdpa(batch, lq, lk, d, dv, block, causal, seed):
+    query, key, value = _qkv(batch, lq, lk, d, dv, seed)
+    expected = F.scaled_dot_product_attention(query, key, value, is_causal=causal)
+    actual = tiled_attention(query, key, value, causal=causal, block_size=block)
+    assert actual.shape == expected.shape
+    assert (actual - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("lq, lk, block", [(300, 300, 128), (257, 300, 64), (300, 129, 100), (1, 500, 128),
+                                           (500, 1, 7)])
+def test_tiled_blocks_that_do_not_divide_the_length(lq, lk, block, causal):
+    query, key, value = _qkv((2,), lq, lk, 16, 8, seed=lq + lk)
+    expected = F.scaled_dot_product_attention(query, key, value, is_causal=causal)
+    actual = tiled_attention(query, key, value, causal=causal, block_size=block)
+    assert (actual - expected).abs().max() <= 1e-5
+
+
+def test_tiled_equals_the_explicit_helper_and_broadcasts():
+    query, _, _ = _qkv((2, 4), 33, 20, 8, 8, seed=1)
+    _, key, value = _qkv((1, 4), 33, 20, 8, 5, seed=2)  # keys shared over the batch
+    expected, _ = scaled_dot_product_attention(query, key, value, causal=True)
+    torch.testing.assert_close(tiled_attention(query, key, value, causal=True, block_size=6), expected)
+
+
+def test_tiled_causal_skips_future_blocks():
+    # Poison every key and value in the future of all queries: a skipped block cannot leak NaN.
+    query, key, value = _qkv((1,), 64, 64, 8, 8, seed=3)
+    key[:, 32:], value[:, 32:] = float("nan"), float("nan")
+    out = tiled_attention(query[:, :32], key, value, causal=True, block_size=16)
+    assert torch.isfinite(out).all()
+    expected = F.scaled_dot_product_attention(query[:, :32], key[:, :32], value[:, :32], is_causal=True)
+    torch.testing.assert_close(out, expected)
+
+
+def test_tiled_gradients_match_sdpa():
+    query, key, value = (t.double().requires_grad_() for t in _qkv((1,), 9, 11, 3, 2, seed=4))
+    torch.autograd.gradcheck(lambda q, k, v: tiled_attention(q, k, v, causal=True, block_size=4),
+                             (query, key, value))
+    grads = torch.autograd.grad(tiled_attention(query, key, value, block_size=7).square().sum(), (query, key, value))
+    expected = torch.autograd.grad(F.scaled_dot_product_attention(query, key, value).square().sum(),
+                                   (query, key, value))
+    for g, e in zip(grads, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_tiled_half_precision_is_finite_and_close(dtype):
+    query, key, value = _qkv((2,), 100, 90, 16, 16, seed=5)
+    out = tiled_attention(query.to(dtype), key.to(dtype), value.to(dtype), causal=True, block_size=32)
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    expected = F.scaled_dot_product_attention(query, key, value, is_causal=True)
+    torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=2e-2)
+
+
+def test_tiled_errors_name_the_shapes():
+    q, k, v = _qkv((2,), 5, 6, 4, 3)
+    with pytest.raises(ValueError, match=r"query \(2, 5, 4\), key \(2, 6, 3\)"):
+        tiled_attention(q, k[..., :3], v)
+    with pytest.raises(ValueError, match="same length"):
+        tiled_attention(q, k, v[:, :5])
+    with pytest.raises(ValueError, match="do not broadcast"):
+        tiled_attention(q, torch.randn(3, 6, 4), torch.randn(3, 6, 3))
+    with pytest.raises(ValueError, match="at least one key"):
+        tiled_attention(q, k[:, :0], v[:, :0])
+    with pytest.raises(ValueError, match="block_size"):
+        tiled_attention(q, k, v, block_size=0)
+    with pytest.raises(TypeError, match="floating-point"):
+        tiled_attention(q.long(), k, v)
+    with pytest.raises(TypeError, match="share a dtype"):
+        tiled_attention(q.double(), k, v)
+
+
+# ---------------------------------------------------------------- peak memory
+
+
+def test_peak_memory_counts_new_tensors_only():
+    x = torch.randn(256, 256)  # created before: not counted
+    with torch.no_grad():
+        assert peak_memory(lambda: x[:10]) == 0  # a view allocates nothing
+        assert peak_memory(lambda: x * 2) == 256 * 256 * 4
+        assert peak_memory(lambda: (x * 2).sum()) == 256 * 256 * 4 + 4  # the temporary, then the scalar
+        assert peak_memory(lambda: x.mul_(1.0)) == 0  # in place
+
+
+def test_explicit_attention_memory_is_quadratic_and_tiled_is_not():
+    sizes = {}
+    with torch.no_grad():
+        for length in (128, 256):
+            q, k, v = _qkv((1,), length, length, 16, 16)
+            sizes[length] = (peak_memory(lambda: scaled_dot_product_attention(q, k, v)[0]),  # noqa: B023
+                             peak_memory(lambda: tiled_attention(q, k, v, block_size=16)))  # noqa: B023
+    assert sizes[256][0] / sizes[128][0] > 3.5  # doubling the length quadruples the scores
+    assert sizes[256][1] / sizes[128][1] < 2.5  # the output doubles; the tiles stay the same
+    assert sizes[256][1] < sizes[256][0] / 20

@@ -1,0 +1,128 @@
+"""helpers.vision: patches, the tiny ViT, attention rollout and occlusion."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from helpers.train import count_parameters
+from helpers.vision import PatchEmbedding, VisionTransformer, attention_rollout, occlusion, patchify
+
+
+@given(batch=st.integers(1, 3), channels=st.integers(1, 3), rows=st.integers(1, 4), cols=st.integers(1, 4),
+       p=st.integers(1, 4))
+@settings(max_examples=40, deadline=None)
+def test_patchify_puts_each_patch_in_one_token(batch, channels, rows, cols, p):
+    images = torch.randn(batch, channels, rows * p, cols * p)
+    tokens = patchify(images, p)
+    assert tokens.shape == (batch, rows * cols, channels * p * p)
+    for index in range(rows * cols):
+        r, c = divmod(index, cols)
+        expected = images[:, :, r * p:(r + 1) * p, c * p:(c + 1) * p].reshape(batch, -1)
+        torch.testing.assert_close(tokens[:, index], expected)
+
+
+def test_patch_embedding_is_a_strided_convolution():
+    torch.manual_seed(0)
+    embed = PatchEmbedding(patch_size=2, in_channels=3, d_model=5)
+    conv = nn.Conv2d(3, 5, kernel_size=2, stride=2)
+    with torch.no_grad():
+        conv.weight.copy_(embed.projection.weight.view(5, 3, 2, 2))
+        conv.bias.copy_(embed.projection.bias)
+    images = torch.randn(2, 3, 6, 4)
+    expected = conv(images).flatten(2).transpose(1, 2)  # (B, N, d_model), patches row by row
+    torch.testing.assert_close(embed(images), expected)
+
+
+def test_patchify_errors_name_the_sizes():
+    with pytest.raises(ValueError, match=r"image size 8x7 is not divisible by the patch size 2"):
+        patchify(torch.randn(1, 1, 8, 7), 2)
+    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\)"):
+        patchify(torch.randn(8, 8), 2)
+    with pytest.raises(TypeError, match="floating-point"):
+        patchify(torch.ones(1, 1, 4, 4, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match=r"patch_size \(3\) must divide image_size \(8\)"):
+        VisionTransformer(image_size=8, patch_size=3)
+
+
+def test_vit_shapes_parameters_and_class_token():
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=8, patch_size=2, d_model=16, num_heads=2, num_layers=2, dim_feedforward=32)
+    images = torch.rand(5, 1, 8, 8)
+    assert model(images).shape == (5, 10)
+    assert model.tokens(images).shape == (5, 17, 16)
+    # patch projection + class token + positions + 2 encoder layers + final norm + head
+    layer = 4 * (16 * 16 + 16) + (16 * 32 + 32) + (32 * 16 + 16) + 2 * 2 * 16
+    expected = (4 * 16 + 16) + 16 + 17 * 16 + 2 * layer + 2 * 16 + (16 * 10 + 10)
+    assert count_parameters(model) == expected
+    with pytest.raises(ValueError, match=r"images must be \(batch, 1, 8, 8\), got shape \(5, 1, 6, 6\)"):
+        model(torch.rand(5, 1, 6, 6))
+
+
+def test_vit_prediction_depends_only_on_the_class_token_path():
+    # With the positions, a permutation of the patches changes the output; the class token is read.
+    torch.manual_seed(1)
+    model = VisionTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=16).eval()
+    images = torch.rand(3, 1, 8, 8)
+    flipped = images.flip(-1)
+    assert not torch.allclose(model(images), model(flipped))
+    logits = model(images)
+    logits.sum().backward()
+    assert model.class_token.grad.abs().sum() > 0 and model.positions.grad.abs().sum() > 0
+
+
+def test_attention_maps_are_per_layer_and_head_and_rows_sum_to_one():
+    torch.manual_seed(0)
+    model = VisionTransformer(d_model=16, num_heads=4, num_layers=3, dim_feedforward=16)
+    model.train()
+    maps = model.attention_maps(torch.rand(2, 1, 8, 8))
+    assert maps.shape == (3, 2, 4, 17, 17)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(3, 2, 4, 17))
+    assert model.training  # restored
+
+
+def test_rollout_of_one_layer_and_of_identity():
+    weights = torch.softmax(torch.randn(1, 2, 3, 4, 4), dim=-1)
+    mixing = 0.5 * weights.mean(2)[0] + 0.5 * torch.eye(4)
+    torch.testing.assert_close(attention_rollout(weights), mixing / mixing.sum(-1, keepdim=True))
+    eye = torch.eye(4).expand(3, 2, 3, 4, 4)
+    torch.testing.assert_close(attention_rollout(eye), torch.eye(4).expand(2, 4, 4))
+    torch.testing.assert_close(attention_rollout(weights, residual=False), weights.mean(2)[0])
+
+
+@given(layers=st.integers(1, 4), tokens=st.integers(2, 6), seed=st.integers(0, 1000))
+@settings(max_examples=30, deadline=None)
+def test_rollout_rows_sum_to_one_and_compose_later_on_the_left(layers, tokens, seed):
+    g = torch.Generator().manual_seed(seed)
+    weights = torch.softmax(torch.randn(layers, 2, 2, tokens, tokens, generator=g) * 3, dim=-1)
+    rollout = attention_rollout(weights)
+    torch.testing.assert_close(rollout.sum(-1), torch.ones(2, tokens))
+    if layers > 1:
+        head = attention_rollout(weights[:-1])
+        last = attention_rollout(weights[-1:])
+        torch.testing.assert_close(rollout, last @ head)
+
+
+def test_rollout_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match=r"\(layers, batch, heads, T, T\)"):
+        attention_rollout(torch.rand(2, 4, 4))
+
+
+class _LooksAtTopLeft(nn.Module):
+    """Predicts class 1 from the top-left 2x2 patch's ink only."""
+
+    def forward(self, images):
+        ink = images[:, 0, :2, :2].sum(dim=(1, 2))
+        return torch.stack([torch.zeros_like(ink), 4 * ink], dim=1)
+
+
+def test_occlusion_finds_the_only_patch_that_matters():
+    images = torch.ones(2, 1, 4, 4)
+    drops = occlusion(_LooksAtTopLeft(), images, torch.tensor([1, 1]), patch_size=2)
+    assert drops.shape == (2, 4)
+    assert (drops[:, 0] > 0.4).all()
+    torch.testing.assert_close(drops[:, 1:], torch.zeros(2, 3))
+    assert torch.equal(images, torch.ones(2, 1, 4, 4))  # inputs untouched
+    with pytest.raises(ValueError, match=r"labels must be \(batch,\)"):
+        occlusion(_LooksAtTopLeft(), images, torch.tensor([1]), patch_size=2)
