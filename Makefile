@@ -15,8 +15,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test install notebooks lint benchmark figures clean
 
+# Jupyter refuses to run as root unless told (containers, CI machines): tell it only then.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/01_attention_as_soft_lookup.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/01_attention_as_soft_lookup.ipynb
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
