@@ -293,5 +293,7 @@ def plot_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, sa
     right.set_ylim(0, 1)
     right.set_title(f"one query's weights (mean max weight {max_weight:.2f})")
     right.set_xlabel("keys, sorted by weight")
+    right.set_ylabel("weight")
+    right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # keys are counted, not measured
     fig.tight_layout()
     return fig
