@@ -151,14 +151,24 @@ def test_default_scale_is_one_over_sqrt_d_and_custom_scale_matches():
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_finite_in_half_precision_with_large_inputs(dtype):
-    query, key, value = (torch.randn(2, 16, 64) * 30).to(dtype), (torch.randn(2, 16, 64) * 30).to(dtype), \
-        torch.randn(2, 16, 64).to(dtype)
-    mask = random_mask((2, 16, 16), torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(0)
+    # Raw dot products of these reach ~1e4, past float16's comfort; scaling the query first keeps
+    # the scores finite. Near-ties make the winner rounding-dependent, so only finiteness is checked.
+    query, key, value = (torch.randn(2, 16, 64, generator=generator) * 30 for _ in range(3))
+    mask = random_mask((2, 16, 16), generator)
     mask[:, 3] = False
-    out, weights = scaled_dot_product_attention(query, key, value, mask, causal=True)
+    out, weights = scaled_dot_product_attention(query.to(dtype), key.to(dtype), value.to(dtype), mask, causal=True)
     assert out.dtype == dtype and torch.isfinite(out).all() and torch.isfinite(weights).all()
-    reference, _ = scaled_dot_product_attention(query.float(), key.float(), value.float(), mask, causal=True)
-    assert_close(out.float(), reference, atol=0.1, rtol=0.05)
+    assert torch.equal(out[:, 3].float(), torch.zeros(2, 64))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float16, 1e-2), (torch.bfloat16, 5e-2)])
+def test_half_precision_agrees_with_float32(dtype, tolerance):
+    generator = torch.Generator().manual_seed(1)
+    query, key, value = (torch.randn(2, 16, 64, generator=generator) for _ in range(3))
+    out, _ = scaled_dot_product_attention(query.to(dtype), key.to(dtype), value.to(dtype), causal=True)
+    reference, _ = scaled_dot_product_attention(query, key, value, causal=True)
+    assert_close(out.float(), reference, atol=tolerance, rtol=tolerance)
 
 
 def test_gradcheck_in_float64():
