@@ -33,14 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "artifacts" / "browser"
 
-# Notebooks the test runs, in this order: 01 (with its slider) and the slowest. The whole test
-# should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook 4-13 s
-# to open it and start its kernel, plus its run time (artifacts/browser/durations.txt has them).
-# Run All in the browser, measured on a shared 2-core machine (load ~6): 01 13-28 s, 02 38 s,
-# 03 200 s, 04 109 s, 05 18 s, 06 44 s, 07 44 s, 08 58-126 s, 09 150 s, 10 61 s, 11 67 s.
+# Notebooks the test runs, in this order: 01 (with its slider) and the slowest ones. The whole
+# test should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook
+# 3-13 s to open it and start its kernel, plus its run time (artifacts/browser/durations.txt has
+# them). tools/run_notebooks.py on an idle 2-core machine: 09 52 s, 08 48 s, 03 45 s, 04 33 s,
+# 11 33 s, 06 31 s, 07 25 s, 05 23 s, 10 22 s, 02 17 s, 01 11 s: all eleven would take ~6 minutes.
 BROWSER_NOTEBOOKS = [
     "01_attention_as_soft_lookup.ipynb",
     "03_seq2seq_with_attention.ipynb",
+    "09_transformer_vs_rnn_attention.ipynb",
 ]
 
 # The slider the test drags: (notebook, text in the slider's label).
