@@ -13,7 +13,12 @@ TORCH_SPEC ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test install notebooks lint benchmark figures clean
+.PHONY: lab test test-portable install notebooks lint benchmark figures clean
+
+# Another CPU's arithmetic, on this machine: ATen's generic kernels instead of AVX2/AVX-512, MKL's
+# bit-compatible code path, oneDNN limited to SSE4.1, and 2 PyTorch threads instead of 1. Set
+# before Python starts, so the notebook kernels inherit it.
+PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 HELPERS_THREADS=2
 
 # Jupyter refuses to run as root unless told (containers, CI machines): tell it only then.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -23,6 +28,11 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# Every notebook again (strict nbval) under another CPU's arithmetic: what the tests compare
+# exactly must not change, and every claim must still hold.
+test-portable: $(STAMP)
+	env $(PORTABLE_ENV) $(PY) -m pytest -n 2 --dist loadfile notebooks
 
 install: $(STAMP)
 

@@ -5,85 +5,145 @@ Figures are PNG (strict nbval skips PNG but compares SVG, which embeds dates and
 """
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+from cycler import cycler
 
-__all__ = ["use_series_style", "heatmap", "heatmaps", "slider"]
+__all__ = ["use_series_style", "heatmap", "heatmaps", "slider", "DPI", "MIN_FONT_SIZE", "MASKED_COLOR"]
+
+# The resolution and smallest text size of every figure in the series (tests/test_plot.py holds
+# the series to them): at 110 dots per inch, 8-point text is about 12 pixels tall.
+DPI = 110
+MIN_FONT_SIZE = 8
+# Entries a mask forbids are drawn in this grey, never in the colour of a near-zero weight.
+MASKED_COLOR = "#b0b0b0"
+
+# Okabe-Ito colours, each with its own line style, so that lines stay apart in greyscale and
+# for colour-blind readers.
+_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2))]
 
 
 def use_series_style():
-    """Small, legible PNG figures with the same look in every notebook."""
+    """Legible PNG figures with the same look in every notebook."""
     plt.rcParams.update({
         "figure.figsize": (6.0, 3.6),
-        "figure.dpi": 80,
-        "savefig.dpi": 80,
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.grid": False,
+        "axes.prop_cycle": cycler(color=_COLORS) + cycler(linestyle=_STYLES),
         "font.size": 10,
+        "axes.titlesize": 10,
+        "axes.labelsize": 10,
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
+        "legend.fontsize": 9,
+        "legend.title_fontsize": 9,
+        "figure.titlesize": 11,
         "image.cmap": "viridis",
         # Notebooks must not write to stderr: a missing glyph would warn there.
         "font.family": "DejaVu Sans",
     })
 
 
-def _as_array(weights):
+def _as_array(weights) -> np.ndarray:
     if isinstance(weights, torch.Tensor):
-        weights = weights.detach().float().cpu()
-    return weights
+        weights = weights.detach().float().cpu().numpy()
+    return np.asarray(weights)
 
 
 def heatmap(weights, *, ax=None, xlabels=None, ylabels=None, title=None, xlabel="keys", ylabel="queries",
-            colorbar=True, vmin=0.0, vmax=None, annotate=False):
+            colorbar=True, colorbar_label="attention weight", vmin=0.0, vmax=None, annotate=False, mask=None,
+            cmap=None):
     """Draw a ``(queries, keys)`` weight matrix; returns the axes.
 
-    ``xlabels``/``ylabels`` name the keys and queries (tokens, positions). ``annotate`` writes
-    each weight in its cell, for matrices small enough to read.
+    Args:
+        weights: ``(queries, keys)``.
+        xlabels, ylabels: names of the keys and queries (tokens, positions).
+        colorbar, colorbar_label: draw a labelled colorbar beside the axes.
+        vmin, vmax: the colour scale; pass the same values to panels that are compared.
+        annotate: write each weight in its cell (8 pt), for matrices small enough to read.
+        mask: optional bool ``(queries, keys)``, True = may attend (the series' convention);
+            entries it forbids are drawn in grey (``MASKED_COLOR``), apart from small weights.
+        cmap: a colormap name; a diverging one (``"RdBu_r"``) for signed scores.
     """
     weights = _as_array(weights)
     if weights.ndim != 2:
         raise ValueError(f"heatmap draws a 2-D (queries, keys) matrix, got shape {tuple(weights.shape)}")
+    if mask is not None:
+        mask = _as_array(mask)
+        if tuple(mask.shape) != tuple(weights.shape):
+            raise ValueError(f"mask shape {tuple(mask.shape)} must equal weights shape {tuple(weights.shape)}")
     if ax is None:
         # Small matrices get room for their labels; large ones are capped at a readable size.
-        width = min(0.45 * weights.shape[1] + 2.2, 6.5)
-        height = min(0.45 * weights.shape[0] + 1.2, 4.5)
+        width = min(0.45 * weights.shape[1] + 2.4, 6.5)
+        height = min(0.45 * weights.shape[0] + 1.3, 4.5)
         _, ax = plt.subplots(figsize=(width, height))
-    image = ax.imshow(weights, vmin=vmin, vmax=vmax, aspect="auto")
+    shown = weights
+    colormap = plt.get_cmap(cmap or plt.rcParams["image.cmap"]).with_extremes(bad=MASKED_COLOR)
+    if mask is not None:
+        shown = np.where(mask.astype(bool), weights.astype(np.float32), np.nan)
+    image = ax.imshow(shown, vmin=vmin, vmax=vmax, aspect="auto", cmap=colormap)
     if xlabels is not None:
         ax.set_xticks(range(len(xlabels)), [str(x) for x in xlabels])
     if ylabels is not None:
         ax.set_yticks(range(len(ylabels)), [str(y) for y in ylabels])
     if annotate:
-        top = float(weights.max()) if vmax is None else vmax
+        low, high = image.get_clim()
         for i in range(weights.shape[0]):
             for j in range(weights.shape[1]):
+                if mask is not None and not bool(mask[i, j]):
+                    ax.text(j, i, "masked", ha="center", va="center", fontsize=MIN_FONT_SIZE, color="black")
+                    continue
                 value = float(weights[i, j])
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                        color="black" if value > 0.6 * top else "white")
+                light = (value - low) > 0.6 * (high - low) if high > low else False
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=MIN_FONT_SIZE,
+                        color="black" if light else "white")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label(colorbar_label)
     return ax
 
 
-def heatmaps(weights, *, titles=None, ncols=None, xlabels=None, ylabels=None, size=2.2, **kwargs):
-    """Draw a stack of ``(n, queries, keys)`` matrices side by side (heads, layers, examples)."""
+def heatmaps(weights, *, titles=None, ncols=None, xlabels=None, ylabels=None, size=2.2, colorbar=True,
+             colorbar_label="attention weight", vmin=0.0, vmax=None, masks=None, **kwargs):
+    """Draw a stack of ``(n, queries, keys)`` matrices side by side (heads, layers, examples).
+
+    The panels share one colour scale (``vmin``, ``vmax``; by default 0 to the largest weight of
+    the stack) and one labelled colorbar, so panels can be compared by colour. Only the first
+    column carries y tick labels. ``masks`` (bool ``(n, queries, keys)`` or ``(queries, keys)``,
+    True = may attend) greys out forbidden entries. Returns the figure.
+    """
     weights = _as_array(weights)
     if weights.ndim != 3:
         raise ValueError(f"heatmaps draws (n, queries, keys), got shape {tuple(weights.shape)}")
     n = weights.shape[0]
+    if vmax is None:
+        vmax = float(np.nanmax(weights))
     ncols = min(n, 4) if ncols is None else ncols
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.5, size * nrows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 1.1, size * nrows + 0.4), squeeze=False,
+                             layout="constrained")
     for index, ax in enumerate(axes.flat):
         if index >= n:
             ax.axis("off")
             continue
-        heatmap(weights[index], ax=ax, colorbar=False, xlabels=xlabels, ylabels=ylabels,
-                title=None if titles is None else titles[index], **kwargs)
-    fig.tight_layout()
+        mask = None if masks is None else (masks if _as_array(masks).ndim == 2 else masks[index])
+        heatmap(weights[index], ax=ax, colorbar=False, xlabels=xlabels, ylabels=ylabels, vmin=vmin, vmax=vmax,
+                title=None if titles is None else titles[index], mask=mask, **kwargs)
+        if index % ncols:
+            ax.set_ylabel("")
+            if ylabels is not None:
+                ax.tick_params(labelleft=False)
+    if colorbar:
+        bar = fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9)
+        bar.set_label(colorbar_label)
     return fig
 
 

@@ -31,13 +31,11 @@ def median_time(fn, *, repeat: int = 5, warmup: int = 1) -> float:
 
 
 def show_time(seconds: float) -> str:
-    """``'⏱ 12.3 ms'``: a duration, marked so the tests mask it."""
-    for unit, factor in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= factor or unit == "µs":
-            return f"⏱ {seconds / factor:.3g} {unit}"
-    raise AssertionError("unreachable")
+    """``'12.3 ms (timed)'``: a duration, marked so the tests mask it."""
+    unit, factor = next((u, f) for u, f in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)) if seconds >= f or u == "µs")
+    return f"{seconds / factor:.3g} {unit} (timed)"
 
 
 def show_ratio(ratio: float) -> str:
-    """``'⏱ ×3.1'``: a speed ratio, marked so the tests mask it."""
-    return f"⏱ ×{ratio:.2g}"
+    """``'×3.1 (timed)'``: a speed ratio, marked so the tests mask it."""
+    return f"×{ratio:.2g} (timed)"

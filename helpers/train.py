@@ -1,20 +1,23 @@
 """A small training loop shared by every notebook that trains a model (03, 04, 06-09, 11).
 
 ``fit`` knows nothing about the model: it draws batches, asks ``loss_fn`` for a loss, steps
-Adam, and records the history. A one-line progress display shows in JupyterLab; when the
+AdamW, and records the history. ``fit_seeds`` trains several seeds of one small model *together*
+(``torch.func``: the seeds' parameters are stacked and one vectorized step trains them all), so a
+comparison over seeds costs little more than one run. A one-line progress display shows in JupyterLab; when the
 notebook runs under the tests or ``tools/run_notebooks.py`` (``HELPERS_QUIET=1``) it stays
 silent, so the committed outputs hold nothing that varies from run to run.
 """
 
+import copy
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["fit", "count_parameters", "quiet"]
+__all__ = ["fit", "fit_seeds", "count_parameters", "quiet"]
 
 
 def quiet() -> bool:
@@ -110,3 +113,81 @@ def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: C
 def _cycle(batches):
     iterator = itertools.cycle(batches)
     return lambda step: next(iterator)
+
+
+def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Iterable | Callable[[int], tuple],
+              loss_fn: Callable, *, steps: int, lr: float = 3e-3, weight_decay: float = 0.0,
+              clip: float | None = 1.0) -> tuple[list[nn.Module], dict]:
+    """Train one model per seed, all at once; return the trained models and the history.
+
+    Each seed ``s`` builds its model after ``torch.manual_seed(s)``, so the seeds differ in their
+    initialization (and in dropout); they see the same batches. Training is the same as ``fit``
+    run once per seed: AdamW, and the gradient norm clipped to ``clip`` *per model*. The seeds'
+    parameters are stacked (``torch.func.stack_module_state``) and one ``vmap`` over
+    ``functional_call`` computes every seed's loss and gradient in a single pass, which for the
+    series' tiny models costs little more than one run.
+
+    Args:
+        build: ``build() -> nn.Module``; called once per seed. The model must be usable under
+            ``torch.func.vmap``: linear, embedding, norm, attention and dropout layers are;
+            recurrent layers (``nn.GRU``) and batch norm are not (train those with ``fit`` in a
+            loop over seeds).
+        seeds: the seeds, one model each.
+        batches: as in ``fit``; every seed gets the same batch at a step.
+        loss_fn: ``loss_fn(model, batch) -> scalar loss``, where ``model`` is only *called*
+            (``model(inputs...)``), never asked for attributes.
+        steps, lr, weight_decay, clip: as in ``fit``.
+
+    Returns:
+        ``(models, history)``: the trained models in ``eval()`` mode, in the order of ``seeds``,
+        and ``{"loss": tensor (steps, seeds), "steps": steps, "seconds": wall-clock time}``.
+    """
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    if len(seeds) == 0:
+        raise ValueError("fit_seeds needs at least one seed")
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(build())
+    for model in models:
+        model.train()
+    params, buffers = stack_module_state(models)  # each: name -> (seeds, *shape)
+    for p in params.values():
+        p.requires_grad_(False)
+    skeleton = copy.deepcopy(models[0]).to("meta")  # holds the structure; the numbers come from params
+
+    def one_loss(p, b, batch):
+        return loss_fn(lambda *args, **kwargs: functional_call(skeleton, (p, b), args, kwargs), batch)
+
+    step_all = vmap(grad_and_value(one_loss), in_dims=(0, 0, None), randomness="different")
+    optimizer = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+    draw = batches if callable(batches) else _cycle(batches)
+    losses = []
+    progress = _Progress(steps)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        grads, loss = step_all(params, buffers, draw(step))  # grads: name -> (seeds, *shape); loss: (seeds,)
+        if clip is not None:
+            # The same rule as nn.utils.clip_grad_norm_, applied to each seed's own gradient.
+            norm = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads.values()]).sum(0).sqrt()  # (seeds,)
+            scale = (clip / (norm + 1e-6)).clamp(max=1.0)
+            for g in grads.values():
+                g.mul_(scale.view(-1, *([1] * (g.ndim - 1))))
+        for name, p in params.items():
+            p.grad = grads[name]
+        optimizer.step()
+        losses.append(loss.detach())
+        if step % 25 == 0 or step == steps:
+            progress.update(step, loss.mean().item())
+    seconds = time.perf_counter() - start
+    progress.close()
+    for index, model in enumerate(models):
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(params[name][index])
+            for name, b in model.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name][index])
+        model.eval()
+    return models, {"loss": torch.stack(losses), "steps": steps, "seconds": seconds}

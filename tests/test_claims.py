@@ -1,0 +1,88 @@
+"""helpers.claims: verdicts print when the evidence holds and raise with the evidence when not."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import claims
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+def test_claim_prints_verdict(capsys):
+    claims.claim("it holds", True)
+    assert capsys.readouterr().out == "✓ it holds\n"
+
+
+def test_claim_raises_with_evidence(capsys):
+    with pytest.raises(claims.ClaimFailed, match=r"claim does not hold: it holds\n  evidence: 1 < 2"):
+        claims.claim("it holds", False, "1 < 2")
+    assert capsys.readouterr().out == ""
+
+
+def test_claim_failed_is_an_assertion():
+    assert issubclass(claims.ClaimFailed, AssertionError)
+
+
+@given(st.lists(finite, min_size=1, max_size=6), finite)
+def test_above_and_below_match_min_and_max(values, threshold):
+    holds = min(values) > threshold
+    if holds:
+        assert claims.above("x", values, threshold) == pytest.approx(min(values) - threshold)
+    else:
+        with pytest.raises(claims.ClaimFailed):
+            claims.above("x", values, threshold)
+    if max(values) < threshold:
+        assert claims.below("x", values, threshold) == pytest.approx(threshold - max(values))
+    else:
+        with pytest.raises(claims.ClaimFailed):
+            claims.below("x", values, threshold)
+
+
+def test_beats_unpaired_needs_worst_winner_above_best_loser():
+    assert claims.beats("a beats b", [0.9, 0.95], [0.5, 0.8]) == pytest.approx(0.1)
+    with pytest.raises(claims.ClaimFailed, match="winner"):
+        claims.beats("a beats b", [0.9, 0.7], [0.5, 0.8])
+    with pytest.raises(claims.ClaimFailed):
+        claims.beats("a beats b by 0.2", [0.9, 0.95], [0.5, 0.8], by=0.2)
+
+
+def test_beats_paired_compares_seed_by_seed():
+    # Unpaired this fails (0.7 < 0.8); paired, each seed wins.
+    assert claims.beats("a beats b", [0.9, 0.7], [0.8, 0.6], paired=True) == pytest.approx(0.1)
+    with pytest.raises(claims.ClaimFailed):
+        claims.beats("a beats b", [0.9, 0.7], [0.8, 0.75], paired=True)
+    with pytest.raises(ValueError, match="one value per seed"):
+        claims.beats("a beats b", [0.9, 0.7], [0.8], paired=True)
+
+
+def test_no_clear_difference_needs_overlapping_ranges():
+    assert claims.no_clear_difference("same", [0.8, 0.9], [0.85, 0.95]) == pytest.approx(0.05)
+    with pytest.raises(claims.ClaimFailed, match="do not overlap"):
+        claims.no_clear_difference("same", [0.8, 0.82], [0.85, 0.95])
+
+
+def test_values_accept_tensors_and_reject_bad_input():
+    assert claims.above("t", torch.tensor([0.5, 0.6]), 0.4) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="non-empty"):
+        claims.above("t", [], 0.4)
+    with pytest.raises(ValueError, match="NaN"):
+        claims.above("t", [float("nan")], 0.4)
+
+
+def test_spread_formats_mean_and_range():
+    assert claims.spread([0.5, 0.7, 0.6]) == "0.600 (0.500–0.700, 3 seeds)"
+
+
+def test_claims_are_logged_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("HELPERS_CLAIMS_LOG", str(log))
+    claims.above("logged", [0.5], 0.25)
+    with pytest.raises(claims.ClaimFailed):
+        claims.above("failed", [0.1], 0.25)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows == [{"claim": "logged", "margin": 0.25, "holds": True},
+                    {"claim": "failed", "margin": pytest.approx(-0.15), "holds": False}]

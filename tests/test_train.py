@@ -1,0 +1,77 @@
+"""helpers.train: fit learns and reproduces; fit_seeds equals fit run once per seed."""
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import train
+
+
+def make_problem(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 4, generator=generator)
+    y = (x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) > 0).long()
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+
+def build():
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.LayerNorm(8), nn.Linear(8, 2))
+
+
+def loss_fn(model, batch):
+    x, y = batch
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def test_fit_lowers_the_loss_and_is_silent_under_tests(capsys, monkeypatch):
+    monkeypatch.setenv("HELPERS_QUIET", "1")
+    torch.manual_seed(0)
+    model = build()
+    history = train.fit(model, make_problem(), loss_fn, steps=80, lr=1e-2)
+    assert history["steps"] == 80 and len(history["loss"]) == 80
+    assert sum(history["loss"][-8:]) / 8 < 0.5 * sum(history["loss"][:8]) / 8
+    assert not model.training
+    assert capsys.readouterr().out == ""
+
+
+def test_fit_reproduces_with_the_same_seed():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        runs.append(train.fit(build(), make_problem(), loss_fn, steps=10)["loss"])
+    assert runs[0] == runs[1]
+
+
+def test_fit_stops_early_and_records_evaluations():
+    torch.manual_seed(0)
+    history = train.fit(build(), make_problem(), loss_fn, steps=100, evaluate=lambda m: 1.0, eval_every=10,
+                        stop_at=0.5)
+    assert history["steps"] == 10 and history["eval"] == [1.0]
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_fit_seeds_equals_fit_once_per_seed(clip, monkeypatch):
+    monkeypatch.setenv("HELPERS_QUIET", "1")
+    seeds = [0, 1, 2]
+    batches = make_problem()
+    models, history = train.fit_seeds(build, seeds, batches, loss_fn, steps=15, lr=1e-2, weight_decay=0.01,
+                                      clip=clip)
+    assert history["loss"].shape == (15, 3)
+    for seed, model in zip(seeds, models, strict=True):
+        torch.manual_seed(seed)
+        reference = build()
+        ref_history = train.fit(reference, batches, loss_fn, steps=15, lr=1e-2, weight_decay=0.01, clip=clip)
+        torch.testing.assert_close(history["loss"][:, seeds.index(seed)], torch.tensor(ref_history["loss"]),
+                                   rtol=1e-4, atol=1e-5)
+        for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+        assert not model.training
+
+
+def test_fit_seeds_needs_a_seed():
+    with pytest.raises(ValueError, match="at least one seed"):
+        train.fit_seeds(build, [], make_problem(), loss_fn, steps=1)
+
+
+def test_count_parameters():
+    assert train.count_parameters(nn.Linear(3, 2)) == 8
