@@ -23,8 +23,15 @@ PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_I
 # Jupyter refuses to run as root unless told (containers, CI machines): tell it only then.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The series works offline: JupyterLab neither asks to fetch Jupyter news nor checks for updates
+# (settings in tools/jupyterlab-overrides.json, copied where JupyterLab reads overrides).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+LAB_FLAGS := --LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/01_attention_as_soft_lookup.ipynb
+	mkdir -p $(LAB_SETTINGS)
+	cp tools/jupyterlab-overrides.json $(LAB_SETTINGS)/overrides.json
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) $(LAB_FLAGS) notebooks/01_attention_as_soft_lookup.ipynb
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -26,3 +26,17 @@ def test_pyproject_declares_the_runtime_and_dev_dependencies():
     assert not any("==" in d for d in project["dependencies"]), "ranges, not pins"
     dev = {d.split(">")[0].split("=")[0].strip() for d in project["optional-dependencies"]["dev"]}
     assert {"pytest", "nbval", "hypothesis", "ruff", "jupyterlab", "ipykernel"} <= dev
+
+
+def test_make_lab_asks_for_no_news_and_no_updates():
+    """The series is meant to work offline: `make lab` must not prompt to fetch Jupyter news."""
+    import json
+    import subprocess
+
+    overrides = json.loads((ROOT / "tools" / "jupyterlab-overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+    commands = subprocess.run(["make", "-n", "-W", "pyproject.toml", "lab", "VENV=/nonexistent-venv"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+    assert "cp tools/jupyterlab-overrides.json /nonexistent-venv/share/jupyter/lab/settings/overrides.json" in commands
+    assert "--LabApp.news_url= " in commands and "NeverCheckForUpdate" in commands
