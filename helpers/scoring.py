@@ -285,15 +285,16 @@ def plot_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, sa
     max_weight = weights.max(dim=-1).values.mean()
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0))
-    left.hist(scores.flatten().numpy(), bins=60, color="tab:blue")
+    left.hist(scores.flatten().numpy(), bins=60, color="C0")
     left.set_title(f"scores: std {scores.std():.2f}")
     left.set_xlabel(f"q·k / d^{scale_power:g}   (d = {dim})")
     left.set_ylabel("count")
-    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="tab:orange")
+    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="C1")
     right.set_ylim(0, 1)
     right.set_title(f"one query's weights (mean max weight {max_weight:.2f})")
     right.set_xlabel("keys, sorted by weight")
     right.set_ylabel("weight")
     right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # keys are counted, not measured
+    right.set_xlim(-0.6, num_keys - 0.4)
     fig.tight_layout()
     return fig
