@@ -239,8 +239,9 @@ def window_mask(num_queries: int, num_keys: int, window: int, centers: torch.Ten
 
     Args:
         window: half-width; a query sees ``2 * window + 1`` keys (fewer at the edges).
-        centers: ``(queries,)`` key position each query is centred on (Luong's ``p_t``);
-            default ``i`` for query ``i`` (monotonic alignment).
+        centers: ``(queries,)`` key position each query is centred on (Luong's ``p_t``), real-valued
+            for local-p; default ``i`` for query ``i`` (local-m, monotonic alignment). Local-p also
+            multiplies the weights by a Gaussian around ``p_t``: that is not part of the mask.
     """
     if window < 0:
         raise ValueError(f"window must be >= 0, got {window}")
