@@ -7,6 +7,12 @@ while the keys arrive one block at a time (*online softmax*). Carrying the weigh
 values along with them gives the exact attention output from one small tile of scores at a time
 (*tiled attention*, the idea behind FlashAttention), in plain PyTorch.
 
+Where the ideas come from: the online softmax is Milakov and Gimelshein (2018), "Online
+normalizer calculation for softmax"; attention in chunks with that bookkeeping, in ``O(L)``
+memory, is Rabe and Staats (2021), "Self-attention does not need O(n^2) memory"; FlashAttention
+(Dao et al., 2022) arranges the tiles around a GPU's fast on-chip memory and recomputes them in
+the backward pass instead of storing them.
+
 This module reads top to bottom:
 
 - ``online_softmax_stats`` / ``online_softmax``: the running maximum and running sum, block by block;
