@@ -8,8 +8,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from helpers.attention import scaled_dot_product_attention
-from helpers.efficient import (online_softmax, online_softmax_stats, peak_memory, tiled_attention,
-                               tiled_attention_recompute)
+from helpers.efficient import (
+    online_softmax,
+    online_softmax_stats,
+    peak_memory,
+    tiled_attention,
+    tiled_attention_recompute,
+)
 
 
 def _qkv(batch, lq, lk, d, dv, seed=0, dtype=torch.float32):
