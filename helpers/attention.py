@@ -33,6 +33,7 @@ __all__ = [
     "masked_softmax",
     "scaled_dot_product_attention",
     "causal_mask",
+    "sliding_window_mask",
     "padding_mask",
     "check_mask",
     "MultiHeadAttention",
@@ -122,6 +123,19 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
 
 
+def sliding_window_mask(num_queries: int, num_keys: int | None = None, window: int = 1, device=None) -> torch.Tensor:
+    """Bool mask ``(queries, keys)``: query ``i`` may attend to the ``window`` keys ``i - window + 1 .. i``.
+
+    A causal window: True where ``0 <= i - j < window``, the query's own position included, aligned
+    top-left like ``causal_mask``. ``window >= num_keys`` gives ``causal_mask`` itself.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int (keys each query may see, itself included), got {window!r}")
+    causal = causal_mask(num_queries, num_keys, device=device)
+    # tril(-window) keeps the keys at least `window` positions back: the ones the window drops.
+    return causal & ~causal.tril(-window)
+
+
 def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
     """Bool mask ``(batch, max_length)``: True at the real tokens of each padded sequence.
 
@@ -150,27 +164,35 @@ def scaled_dot_product_attention(
     causal: bool = False,
     scale: float | None = None,
     dropout_p: float = 0.0,
+    enable_gqa: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(query @ key^T * scale) @ value, written out.
 
     Args:
-        query: ``(..., Lq, d)``.
-        key: ``(..., Lk, d)``.
-        value: ``(..., Lk, dv)``.
+        query: ``(..., Lq, d)``; with ``enable_gqa``, ``(..., H, Lq, d)``.
+        key: ``(..., Lk, d)``; with ``enable_gqa``, ``(..., G, Lk, d)``.
+        value: ``(..., Lk, dv)``; with ``enable_gqa``, ``(..., G, Lk, dv)``.
         mask: bool, broadcastable to ``(..., Lq, Lk)``; True = may attend.
         causal: if True, query ``i`` may not attend to keys ``j > i`` (top-left aligned, as in
             PyTorch). Combined with ``mask`` by logical and.
         scale: multiplies the scores; defaults to ``1 / sqrt(d)``.
         dropout_p: probability of zeroing a weight (training only: pass 0.0 at evaluation).
+        enable_gqa: grouped key/value heads (GQA; MQA when ``G = 1``). The ``H`` query heads
+            share the ``G`` key/value heads in groups of ``H // G``: query head ``h`` reads
+            key/value head ``h // (H // G)``, as ``torch.nn.functional.scaled_dot_product_attention
+            (..., enable_gqa=True)`` does. ``G`` must divide ``H``.
 
     Returns:
         ``output`` of shape ``(..., Lq, dv)`` and the ``weights`` it used, ``(..., Lq, Lk)``
-        (after dropout, as ``torch.nn.MultiheadAttention`` returns them).
+        (``(..., H, Lq, Lk)`` with ``enable_gqa``; after dropout, as
+        ``torch.nn.MultiheadAttention`` returns them).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_float(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {_shape(t)}")
+    if enable_gqa:
+        key, value = _share_kv_heads(query, key, value)
     if not (query.dtype == key.dtype == value.dtype):
         raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
     if query.shape[-1] != key.shape[-1]:
@@ -204,6 +226,24 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ value, weights  # (..., Lq, dv), (..., Lq, Lk)
+
+
+def _share_kv_heads(query, key, value):
+    """Repeat each of the G key/value heads for its H // G query heads: (..., G, L, d) -> (..., H, L, d)."""
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if t.dim() < 3:
+            raise ValueError(f"enable_gqa needs a heads dimension: {name} must be (..., heads, length, features), "
+                             f"got shape {_shape(t)}")
+    num_heads, num_kv_heads = query.shape[-3], key.shape[-3]
+    if value.shape[-3] != num_kv_heads:
+        raise ValueError(f"key and value must have the same number of heads: shapes key {_shape(key)}, "
+                         f"value {_shape(value)}")
+    if num_heads % num_kv_heads != 0:
+        raise ValueError(f"query has {num_heads} heads and key/value have {num_kv_heads}: the key/value heads must "
+                         f"divide the query heads into equal groups (grouped-query attention)")
+    group = num_heads // num_kv_heads
+    # repeat_interleave keeps the groups contiguous: query heads 0..group-1 read key/value head 0, ...
+    return key.repeat_interleave(group, dim=-3), value.repeat_interleave(group, dim=-3)
 
 
 # --------------------------------------------------------------------------------------------
