@@ -38,10 +38,11 @@ def run(path: Path, timeout: int, save: bool = True) -> dict:
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
                                        "name": "python3"}
-    result = {}
+    result = {"cpu": None}
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                             store_widget_state=True, resources={"metadata": {"path": str(path.parent)}})
-    client.on_notebook_complete = lambda **_: result.update(cpu=_kernel_cpu_seconds(client))
+    # Read after every cell: by the time the notebook-complete hook runs, the kernel is gone.
+    client.on_cell_executed = lambda **_: result.update(cpu=_kernel_cpu_seconds(client))
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as log:
         os.environ["HELPERS_CLAIMS_LOG"] = log.name
         start = time.perf_counter()
