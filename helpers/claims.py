@@ -128,8 +128,12 @@ def no_clear_difference(statement: str, a, b) -> float:
                  margin=overlap)
 
 
-def spread(values, digits: int = 3) -> str:
-    """``"mean (min–max, n seeds)"`` for showing a per-seed result to the reader."""
+def spread(values, digits: int = 3, *, count: bool = True) -> str:
+    """``"mean (min–max, n seeds)"`` for showing a per-seed result to the reader.
+
+    ``count=False`` leaves out ``", n seeds"``, for tables whose header says it once.
+    """
     values = _values(values)
     mean = sum(values) / len(values)
-    return f"{mean:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f}, {len(values)} seeds)"
+    seeds = f", {len(values)} seeds" if count else ""
+    return f"{mean:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f}{seeds})"

@@ -75,6 +75,7 @@ def test_values_accept_tensors_and_reject_bad_input():
 
 def test_spread_formats_mean_and_range():
     assert claims.spread([0.5, 0.7, 0.6]) == "0.600 (0.500–0.700, 3 seeds)"
+    assert claims.spread([0.5, 0.7], 2, count=False) == "0.60 (0.50–0.70)"
 
 
 def test_claims_are_logged_when_asked(tmp_path, monkeypatch):
