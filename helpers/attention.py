@@ -272,7 +272,10 @@ class MultiHeadAttention(nn.Module):
         - output: ``(batch, Lq, embed_dim)``; weights: ``(batch, heads, Lq, Lk)``
 
     A query with no key to attend to gets zero weights; its output is then ``out_proj``'s bias
-    (zero at initialisation), where ``torch.nn.MultiheadAttention`` returns NaN.
+    (zero at initialisation), on both paths (``need_weights`` True or False) and on every
+    PyTorch release. ``torch.nn.MultiheadAttention`` returns NaN for such a query on some of its
+    paths and zeros on others, depending on ``need_weights``, training mode and the release
+    (notebook 07, section 6, measures them).
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
@@ -289,20 +292,40 @@ class MultiHeadAttention(nn.Module):
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim
         self.dropout = dropout
-        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.Linear(self.kdim, embed_dim, bias=bias)
-        self.v_proj = nn.Linear(self.vdim, embed_dim, bias=bias)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        # Built without drawing any random numbers; _reset_parameters then draws exactly what
+        # torch.nn.MultiheadAttention draws, in the same order.
+        self.q_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.utils.skip_init(nn.Linear, self.kdim, embed_dim, bias=bias)
+        self.v_proj = nn.utils.skip_init(nn.Linear, self.vdim, embed_dim, bias=bias)
+        self.out_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
         self._reset_parameters()
 
     def _reset_parameters(self):
-        # The same initialisation as torch.nn.MultiheadAttention, so training curves compare.
-        for proj in (self.q_proj, self.k_proj, self.v_proj):
-            nn.init.xavier_uniform_(proj.weight)
-            if proj.bias is not None:
-                nn.init.zeros_(proj.bias)
-        if self.out_proj.bias is not None:
-            nn.init.zeros_(self.out_proj.bias)
+        """The initialisation of ``torch.nn.MultiheadAttention``, number for number.
+
+        PyTorch keeps the three input projections in one packed ``(3 * embed_dim, embed_dim)``
+        weight and draws it with Xavier-uniform *as one matrix*: the bound is
+        ``sqrt(6 / (embed_dim + 3 * embed_dim))``, smaller by ``sqrt(2)`` than Xavier on each
+        ``embed_dim x embed_dim`` block. The output projection keeps ``nn.Linear``'s default,
+        drawn first (PyTorch builds it before resetting the rest); every input and output bias
+        starts at zero. With ``kdim``/``vdim`` set, PyTorch has three separate weights and
+        draws each with Xavier. So after the same ``torch.manual_seed``, this module and
+        PyTorch's start from the same numbers, and train the same way from scratch.
+        """
+        self.out_proj.reset_parameters()  # nn.Linear's default: what PyTorch's out_proj draws when built
+        with torch.no_grad():
+            if self.kdim == self.embed_dim and self.vdim == self.embed_dim:
+                packed = torch.empty(3 * self.embed_dim, self.embed_dim, device=self.q_proj.weight.device,
+                                     dtype=self.q_proj.weight.dtype)
+                nn.init.xavier_uniform_(packed)  # (3E, E), as PyTorch's in_proj_weight
+                for proj, weight in zip((self.q_proj, self.k_proj, self.v_proj), packed.chunk(3), strict=True):
+                    proj.weight.copy_(weight)
+            else:
+                for proj in (self.q_proj, self.k_proj, self.v_proj):
+                    nn.init.xavier_uniform_(proj.weight)
+            for proj in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+                if proj.bias is not None:
+                    nn.init.zeros_(proj.bias)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, *, causal: bool = False, need_weights: bool = True):
@@ -334,11 +357,16 @@ class MultiHeadAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
             weights = None
         else:
-            # The fused kernel never forms the weights. It already returns zeros for a query
-            # with no key to attend to, as the explicit path does.
+            # The fused kernel never forms the weights. What it returns for a query with no key
+            # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
+            # ones), so such rows are handled here: they attend to every key (finite numbers,
+            # in the forward and the backward pass), and their output is then set to zero, as
+            # the explicit path gives.
             if causal:
                 mask = mask & causal_mask(num_queries, num_keys, device=query.device)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
+            out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
             weights = None
 
         # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)

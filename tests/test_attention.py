@@ -392,3 +392,68 @@ def test_dropout_is_off_in_eval_mode():
     assert torch.equal(module(tokens)[0], module(tokens)[0])
     module.train()
     assert not torch.equal(module(tokens)[0], module(tokens)[0])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kdim, vdim", [(None, None), (12, 10)])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_initialisation_is_pytorchs_number_for_number(bias, kdim, vdim, seed):
+    # PyTorch draws Xavier on the packed (3E, E) input weight (or on each separate weight when
+    # kdim/vdim differ) and nn.Linear's default for out_proj; the same seed gives the same numbers.
+    torch.manual_seed(seed)
+    reference = nn.MultiheadAttention(16, 4, bias=bias, kdim=kdim, vdim=vdim, batch_first=True)
+    after_reference = torch.rand(1)
+    torch.manual_seed(seed)
+    ours = MultiHeadAttention(16, 4, bias=bias, kdim=kdim, vdim=vdim)
+    after_ours = torch.rand(1)
+    twin = MultiHeadAttention.from_torch(reference)
+    for name, p in twin.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], p), name
+    assert torch.equal(after_ours, after_reference)  # the generator is left where PyTorch leaves it
+    if kdim is None:  # the packed bound: sqrt(6 / (E + 3E)), not sqrt(6 / (E + E)) per block
+        bound = math.sqrt(6 / (16 + 3 * 16))
+        assert ours.q_proj.weight.abs().max() <= bound
+
+
+def test_trains_like_pytorch_from_the_same_seed():
+    torch.manual_seed(3)
+    reference = nn.MultiheadAttention(16, 4, batch_first=True)
+    torch.manual_seed(3)
+    ours = MultiHeadAttention(16, 4)
+    tokens = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(0))
+    for module, forward in ((reference, lambda: reference(tokens, tokens, tokens)[0]), (ours, lambda: ours(tokens)[0])):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+        for _ in range(3):
+            optimizer.zero_grad()
+            forward().pow(2).mean().backward()
+            optimizer.step()
+    assert_close(ours(tokens)[0], reference(tokens, tokens, tokens)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_fused_path_never_nan_even_where_the_kernel_gives_nan(monkeypatch):
+    # Older PyTorch releases return NaN from F.scaled_dot_product_attention for a query whose
+    # every key is masked; the fused path must not rely on the release. Emulate such a kernel.
+    real_sdpa = F.scaled_dot_product_attention
+
+    def old_sdpa(q, k, v, attn_mask=None, **kwargs):
+        out = real_sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+        if attn_mask is not None:
+            empty = ~attn_mask.any(dim=-1, keepdim=True)
+            out = out.masked_fill(empty, float("nan"))
+        return out
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", old_sdpa)
+    module = MultiHeadAttention(8, 2)
+    with torch.no_grad():
+        module.out_proj.bias.fill_(0.5)
+    tokens = torch.randn(2, 4, 8, requires_grad=True)
+    keep = torch.tensor([[False, False, True, True], [True, True, True, True]])  # left-padded
+    mask = keep[:, None, None, :]
+    fused, _ = module(tokens, mask=mask, causal=True, need_weights=False)
+    explicit, _ = module(tokens, mask=mask, causal=True)
+    assert torch.isfinite(fused).all()
+    assert_close(fused, explicit, atol=1e-5, rtol=1e-4)
+    assert torch.equal(fused[0, :2], module.out_proj.bias.expand(2, 8))  # empty rows: the bias alone
+    fused.sum().backward()
+    assert torch.isfinite(tokens.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters())
