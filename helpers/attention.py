@@ -263,6 +263,11 @@ class MultiHeadAttention(nn.Module):
         bias: add biases to the four projections.
         kdim, vdim: widths of the keys and values (default ``embed_dim``).
         dropout: dropout on the attention weights during training.
+        num_kv_heads: key/value heads (default ``num_heads``: plain multi-head attention). Fewer
+            key/value heads than query heads is grouped-query attention (GQA), one is multi-query
+            attention (MQA): ``k_proj`` and ``v_proj`` then project to ``num_kv_heads * head_dim``
+            features, and query head ``h`` reads key/value head ``h // (num_heads // num_kv_heads)``.
+            Must divide ``num_heads``.
 
     Shape:
         - query: ``(batch, Lq, embed_dim)``
@@ -279,24 +284,32 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
-                 vdim: int | None = None, dropout: float = 0.0):
+                 vdim: int | None = None, dropout: float = 0.0, num_kv_heads: int | None = None):
         super().__init__()
         if num_heads <= 0 or embed_dim % num_heads != 0:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads}): "
                 "each head gets embed_dim // num_heads features"
             )
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if num_kv_heads <= 0 or num_heads % num_kv_heads != 0:
+            raise ValueError(
+                f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head "
+                "serves an equal group of query heads"
+            )
         self.embed_dim = embed_dim
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
+        kv_width = num_kv_heads * self.head_dim
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim
         self.dropout = dropout
         # Built without drawing any random numbers; _reset_parameters then draws exactly what
         # torch.nn.MultiheadAttention draws, in the same order.
         self.q_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.utils.skip_init(nn.Linear, self.kdim, embed_dim, bias=bias)
-        self.v_proj = nn.utils.skip_init(nn.Linear, self.vdim, embed_dim, bias=bias)
+        self.k_proj = nn.utils.skip_init(nn.Linear, self.kdim, kv_width, bias=bias)
+        self.v_proj = nn.utils.skip_init(nn.Linear, self.vdim, kv_width, bias=bias)
         self.out_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
         self._reset_parameters()
 
@@ -310,15 +323,18 @@ class MultiHeadAttention(nn.Module):
         drawn first (PyTorch builds it before resetting the rest); every input and output bias
         starts at zero. With ``kdim``/``vdim`` set, PyTorch has three separate weights and
         draws each with Xavier. So after the same ``torch.manual_seed``, this module and
-        PyTorch's start from the same numbers, and train the same way from scratch.
+        PyTorch's start from the same numbers, and train the same way from scratch. (With fewer
+        key/value heads, which PyTorch's module does not have, the packed weight is
+        ``(embed_dim + 2 * num_kv_heads * head_dim, embed_dim)``, drawn the same way.)
         """
         self.out_proj.reset_parameters()  # nn.Linear's default: what PyTorch's out_proj draws when built
         with torch.no_grad():
             if self.kdim == self.embed_dim and self.vdim == self.embed_dim:
-                packed = torch.empty(3 * self.embed_dim, self.embed_dim, device=self.q_proj.weight.device,
+                widths = [self.q_proj.out_features, self.k_proj.out_features, self.v_proj.out_features]
+                packed = torch.empty(sum(widths), self.embed_dim, device=self.q_proj.weight.device,
                                      dtype=self.q_proj.weight.dtype)
-                nn.init.xavier_uniform_(packed)  # (3E, E), as PyTorch's in_proj_weight
-                for proj, weight in zip((self.q_proj, self.k_proj, self.v_proj), packed.chunk(3), strict=True):
+                nn.init.xavier_uniform_(packed)  # (3E, E) with as many key/value heads: PyTorch's in_proj_weight
+                for proj, weight in zip((self.q_proj, self.k_proj, self.v_proj), packed.split(widths), strict=True):
                     proj.weight.copy_(weight)
             else:
                 for proj in (self.q_proj, self.k_proj, self.v_proj):
@@ -343,31 +359,40 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:
             check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
 
-        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd)
+        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd);
+        # keys and values have G = num_kv_heads heads: (B, G, Lk, hd).
         q = self.q_proj(query).view(batch, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(key).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(value).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(key).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(value).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
         dropout_p = self.dropout if self.training else 0.0
+        grouped = self.num_kv_heads != self.num_heads
 
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
-        elif causal and mask is None:
-            # is_causal lets the fused kernel skip the blocks above the diagonal instead of
-            # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            weights = None
+            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p,
+                                                        enable_gqa=grouped)
         else:
-            # The fused kernel never forms the weights. What it returns for a query with no key
-            # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
-            # ones), so such rows are handled here: they attend to every key (finite numbers,
-            # in the forward and the backward pass), and their output is then set to zero, as
-            # the explicit path gives.
-            if causal:
-                mask = mask & causal_mask(num_queries, num_keys, device=query.device)
-            has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
-            out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
             weights = None
+            if grouped:
+                # Repeat each key/value head for its group of query heads: (B, G, Lk, hd) -> (B, H, Lk, hd).
+                # PyTorch's fused kernel could share them itself (enable_gqa), but only from release 2.5.
+                k, v = _share_kv_heads(q, k, v)
+            if causal and mask is None:
+                # is_causal lets the fused kernel skip the blocks above the diagonal instead of
+                # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            elif mask is None:
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            else:
+                # The fused kernel never forms the weights. What it returns for a query with no key
+                # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
+                # ones), so such rows are handled here: they attend to every key (finite numbers,
+                # in the forward and the backward pass), and their output is then set to zero, as
+                # the explicit path gives.
+                if causal:
+                    mask = mask & causal_mask(num_queries, num_keys, device=query.device)
+                has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
+                out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
 
         # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)
         out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)  # (B, Lq, E)

@@ -221,3 +221,46 @@ def test_grouped_heads_errors_name_both_numbers():
     # Without enable_gqa, different head counts are a broadcasting error, as before.
     with pytest.raises(ValueError, match="do not broadcast"):
         scaled_dot_product_attention(randn(1, 4, 3, 4), randn(1, 2, 3, 4), randn(1, 2, 3, 4))
+
+
+# --- multi-head attention with fewer key/value heads ---------------------------------------------
+
+from helpers.attention import MultiHeadAttention  # noqa: E402
+
+
+@pytest.mark.parametrize("num_kv_heads", [1, 2, 4])
+@pytest.mark.parametrize("causal", [False, True])
+def test_grouped_multi_head_attention_matches_pytorch_enable_gqa(num_kv_heads, causal):
+    torch.manual_seed(0)
+    module = MultiHeadAttention(16, 4, num_kv_heads=num_kv_heads).double()
+    assert module.k_proj.out_features == module.v_proj.out_features == num_kv_heads * 4
+    assert module.q_proj.out_features == module.out_proj.in_features == 16
+    x = randn(2, 7, 16)
+    q = module.q_proj(x).view(2, 7, 4, 4).transpose(1, 2)  # (B, H, L, hd)
+    k = module.k_proj(x).view(2, 7, num_kv_heads, 4).transpose(1, 2)  # (B, G, L, hd)
+    v = module.v_proj(x).view(2, 7, num_kv_heads, 4).transpose(1, 2)
+    heads = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+    expected = module.out_proj(heads.transpose(1, 2).reshape(2, 7, 16))
+    with_weights, weights = module(x, causal=causal)
+    fused, none = module(x, causal=causal, need_weights=False)
+    torch.testing.assert_close(with_weights, expected)
+    torch.testing.assert_close(fused, expected)
+    assert weights.shape == (2, 4, 7, 7) and none is None
+    padding = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])[:, None, None, :]
+    torch.testing.assert_close(module(x, mask=padding)[0], module(x, mask=padding, need_weights=False)[0])
+
+
+def test_all_key_value_heads_is_plain_multi_head_attention():
+    torch.manual_seed(3)
+    plain = MultiHeadAttention(12, 3)
+    torch.manual_seed(3)
+    same = MultiHeadAttention(12, 3, num_kv_heads=3)
+    for a, b in zip(plain.parameters(), same.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_grouped_multi_head_attention_rejects_a_bad_group():
+    with pytest.raises(ValueError, match=r"num_kv_heads \(3\) must divide num_heads \(4\)"):
+        MultiHeadAttention(16, 4, num_kv_heads=3)
+    with pytest.raises(ValueError, match=r"num_kv_heads \(0\) must divide num_heads \(4\)"):
+        MultiHeadAttention(16, 4, num_kv_heads=0)
