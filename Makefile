@@ -16,9 +16,10 @@ STAMP := $(VENV)/.installed
 .PHONY: lab test test-portable install notebooks lint benchmark figures clean
 
 # Another CPU's arithmetic, on this machine: ATen's generic kernels instead of AVX2/AVX-512, MKL's
-# bit-compatible code path, oneDNN limited to SSE4.1, and 2 PyTorch threads instead of 1. Set
+# bit-compatible code path, oneDNN limited to SSE4.1, and 2 PyTorch threads instead of 1 (idle
+# threads sleep rather than spin: two notebooks run at once on two cores). Set
 # before Python starts, so the notebook kernels inherit it.
-PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 HELPERS_THREADS=2
+PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 HELPERS_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 
 # Jupyter refuses to run as root unless told (containers, CI machines): tell it only then.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)

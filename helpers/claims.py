@@ -29,11 +29,22 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["ClaimFailed", "claim", "above", "below", "beats", "no_clear_difference", "spread"]
+__all__ = ["ClaimFailed", "Margin", "claim", "above", "below", "beats", "no_clear_difference", "spread"]
 
 
 class ClaimFailed(AssertionError):
     """A claim made in the prose does not hold on this run; the message gives the evidence."""
+
+
+class Margin(float):
+    """A claim's margin: a float that shows nothing when it ends a notebook cell.
+
+    The margin changes from machine to machine, so it must never become a cell's output (strict
+    nbval would compare it); a trailing ``;`` does not reliably hide it under nbval.
+    """
+
+    def _ipython_display_(self):
+        pass
 
 
 def _values(values, name="values") -> list[float]:
@@ -70,9 +81,10 @@ def claim(statement: str, holds: bool, evidence: str = "", *, margin: float | No
         evidence: the numbers behind it, shown only when it fails.
         margin: how far the evidence is from failing (recorded, never printed).
 
-    Returns the margin.
+    Returns the margin, as a ``Margin``: a float that displays nothing at the end of a cell.
     """
     holds = bool(holds)
+    margin = None if margin is None else Margin(margin)
     _log(statement, margin, holds)
     if not holds:
         raise ClaimFailed(f"claim does not hold: {statement}\n  evidence: {evidence}")

@@ -7,11 +7,20 @@ while the keys arrive one block at a time (*online softmax*). Carrying the weigh
 values along with them gives the exact attention output from one small tile of scores at a time
 (*tiled attention*, the idea behind FlashAttention), in plain PyTorch.
 
+Where the ideas come from: the online softmax is Milakov and Gimelshein (2018), "Online
+normalizer calculation for softmax"; attention in chunks with that bookkeeping, in ``O(L)``
+memory, is Rabe and Staats (2021), "Self-attention does not need O(n^2) memory"; FlashAttention
+(Dao et al., 2022) arranges the tiles around a GPU's fast on-chip memory and recomputes them in
+the backward pass instead of storing them.
+
 This module reads top to bottom:
 
 - ``online_softmax_stats`` / ``online_softmax``: the running maximum and running sum, block by block;
 - ``tiled_attention``: the same bookkeeping with values, tile by tile, skipping the tiles that a
   causal mask or a sliding window rules out (notebook 12);
+- ``tiled_attention_recompute``: the same forward pass, and a backward pass that rebuilds each
+  tile from one saved number per query instead of storing the weights (what FlashAttention
+  saves in training);
 - ``linear_attention`` / ``linear_attention_recurrent``: attention with the softmax replaced by a
   feature map, computed in parallel or as a recurrent network with a matrix state (notebook 12);
 - ``peak_memory``: how many bytes a call holds at its peak, to put a number on "quadratic memory".
@@ -30,8 +39,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from helpers.attention import causal_mask
 
-__all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "elu_feature_map", "linear_attention",
-           "linear_attention_recurrent", "peak_memory"]
+__all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_attention_recompute",
+           "elu_feature_map", "linear_attention", "linear_attention_recurrent", "peak_memory"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,6 +120,86 @@ def _check_attention_inputs(query, key, value):
         raise ValueError(f"the leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
+def _causal_key_blocks(q_end: int, num_keys: int, block_size: int) -> int:
+    """How many key blocks the query block ending at ``q_end`` needs under a top-left causal mask."""
+    return -(-min(num_keys, q_end) // block_size)
+
+
+def _causal_fill(scores, q_start, k_start):
+    """Set the scores of keys in each query's future to -inf (only tiles crossing the diagonal)."""
+    rows = torch.arange(q_start, q_start + scores.shape[-2], device=scores.device)[:, None]
+    cols = torch.arange(k_start, k_start + scores.shape[-1], device=scores.device)[None, :]
+    return scores.masked_fill(cols > rows, float("-inf"))
+
+
+def _window_fill(scores, q_start, k_start, window):
+    """Set the scores of keys at least ``window`` positions back to -inf (tiles crossing the window's edge)."""
+    rows = torch.arange(q_start, q_start + scores.shape[-2], device=scores.device)[:, None]
+    cols = torch.arange(k_start, k_start + scores.shape[-1], device=scores.device)[None, :]
+    return scores.masked_fill(rows - cols >= window, float("-inf"))
+
+
+def _tiled_forward(query, key, value, causal, block_size, work, window=None):
+    """The tiled loop on ``(N, L, d)`` tensors: ``(output (N, Lq, dv), logsumexp (N, Lq, 1))``.
+
+    ``logsumexp`` is ``maximum + log(total)`` per query, in the working dtype: all a backward
+    pass needs to rebuild any tile of weights, ``exp(scores - logsumexp)``. ``window`` (which
+    implies ``causal``) also skips the key blocks entirely before each query block's window.
+    """
+    n, num_queries, num_keys, dim_v = query.shape[0], query.shape[1], key.shape[1], value.shape[-1]
+    scale = 1.0 / math.sqrt(query.shape[-1])
+    # The key and value blocks are the same for every query block: cut them once (views).
+    key_blocks = key.transpose(1, 2).split(block_size, dim=2)  # each (N, d, Bk)
+    value_blocks = value.split(block_size, dim=1)  # each (N, Bk, dv)
+    output = torch.empty((n, num_queries, dim_v), dtype=query.dtype, device=query.device)  # (N, Lq, dv)
+    logsumexp = torch.empty((n, num_queries, 1), dtype=work, device=query.device)  # (N, Lq, 1)
+
+    for q_start in range(0, num_queries, block_size):
+        q_end = min(q_start + block_size, num_queries)
+        q_block = query[:, q_start:q_end].to(work) * scale  # (N, Bq, d)
+        maximum = torch.full((n, q_end - q_start, 1), float("-inf"), dtype=work, device=query.device)
+        total = torch.zeros_like(maximum)  # (N, Bq, 1)
+        acc = torch.zeros((n, q_end - q_start, dim_v), dtype=work, device=query.device)  # (N, Bq, dv)
+        # Causal: the last query of this block sees keys 0..q_end-1; later key blocks are all future.
+        num_blocks = _causal_key_blocks(q_end, num_keys, block_size) if causal else len(key_blocks)
+        # Window: the first query of this block sees nothing before key q_start - window + 1.
+        first_block = max(0, q_start - window + 1) // block_size if window is not None else 0
+        for index in range(first_block, num_blocks):
+            k_start = index * block_size
+            scores = torch.bmm(q_block, key_blocks[index].to(work))  # (N, Bq, Bk)
+            if causal and k_start + scores.shape[-1] - 1 > q_start:
+                # Only tiles that cross the diagonal need a mask; tiles below it see every key.
+                scores = _causal_fill(scores, q_start, k_start)
+            if window is not None and (q_end - 1) - k_start >= window:
+                scores = _window_fill(scores, q_start, k_start, window)
+            new_maximum = torch.maximum(maximum, scores.amax(dim=-1, keepdim=True))  # (N, Bq, 1)
+            # A query that has seen no key yet (possible with a window) keeps a maximum of -inf;
+            # shifting by 0 instead keeps exp(-inf) = 0 rather than NaN. exp(-inf - finite) = 0
+            # handles the start and the masked scores.
+            shift = new_maximum.nan_to_num(neginf=0.0)
+            rescale = torch.exp(maximum - shift)  # (N, Bq, 1)
+            weights = torch.exp(scores - shift)  # (N, Bq, Bk), not yet normalised
+            total = total * rescale + weights.sum(dim=-1, keepdim=True)
+            acc = torch.baddbmm(acc * rescale, weights, value_blocks[index].to(work))  # (N, Bq, dv)
+            maximum = new_maximum
+        # A query with no key at all (only possible with a window) has total 0: output 0, as
+        # helpers.attention's masked_softmax gives.
+        output[:, q_start:q_end] = acc / torch.where(total > 0, total, torch.ones_like(total))
+        logsumexp[:, q_start:q_end] = maximum + torch.log(total)
+    return output, logsumexp
+
+
+def _flatten_batch(query, key, value):
+    """Broadcast the leading dimensions and flatten them into one: ``(N, L, d)`` views or copies."""
+    batch = _check_attention_inputs(query, key, value)
+    flat = [t.expand(*batch, *t.shape[-2:]).reshape(-1, *t.shape[-2:]) for t in (query, key, value)]
+    return batch, flat
+
+
+def _working_dtype(dtype):
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, causal: bool = False,
                     block_size: int = 128, window: int | None = None) -> torch.Tensor:
     """Exact softmax attention computed tile by tile, never forming the ``(Lq, Lk)`` scores.
@@ -122,6 +211,11 @@ def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     ``exp(old - new)``, exactly as in ``online_softmax_stats``; at the end ``acc / total`` is the
     attention output. The largest tensor alive besides the inputs and the output is one
     ``(block_size, block_size)`` tile of scores per batch entry.
+
+    That holds for the forward pass. Under autograd, every tile's weights are saved for the
+    backward pass, so training through this function stores as much as explicit attention:
+    ``tiled_attention_recompute`` is the version that saves only the output and one number per
+    query, and rebuilds the tiles in its backward pass.
 
     Args:
         query: ``(..., Lq, d)``.
@@ -141,65 +235,77 @@ def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
         ``softmax(query @ key^T / sqrt(d)) @ value``. Half-precision inputs are accumulated in
         float32 and returned in their own dtype.
     """
-    batch = _check_attention_inputs(query, key, value)
     _check_block_size(block_size)
     if window is not None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int (keys each query may see, itself included), "
                              f"got {window!r}")
         causal = True
-    num_queries, num_keys, dim_v = query.shape[-2], key.shape[-2], value.shape[-1]
-    scale = 1.0 / math.sqrt(query.shape[-1])
-    work = torch.float32 if query.dtype in (torch.float16, torch.bfloat16) else query.dtype
-    # One batch dimension (a no-copy view unless the inputs broadcast), so that the products are
-    # plain batched matmuls.
-    query = query.expand(*batch, *query.shape[-2:]).reshape(-1, num_queries, query.shape[-1])  # (N, Lq, d)
-    key = key.expand(*batch, *key.shape[-2:]).reshape(-1, num_keys, key.shape[-1])  # (N, Lk, d)
-    value = value.expand(*batch, *value.shape[-2:]).reshape(-1, num_keys, dim_v)  # (N, Lk, dv)
-    n = query.shape[0]
-    # The key and value blocks are the same for every query block: cut them once (views).
-    key_blocks = key.transpose(1, 2).split(block_size, dim=2)  # each (N, d, Bk)
-    value_blocks = value.split(block_size, dim=1)  # each (N, Bk, dv)
-    output = torch.empty((n, num_queries, dim_v), dtype=query.dtype, device=query.device)  # (N, Lq, dv)
+    batch, (query, key, value) = _flatten_batch(query, key, value)
+    output, _ = _tiled_forward(query, key, value, causal, block_size, _working_dtype(query.dtype), window)
+    return output.view(*batch, *output.shape[-2:])
 
-    for q_start in range(0, num_queries, block_size):
-        q_end = min(q_start + block_size, num_queries)
-        q_block = query[:, q_start:q_end].to(work) * scale  # (N, Bq, d)
-        maximum = torch.full((n, q_end - q_start, 1), float("-inf"), dtype=work, device=query.device)
-        total = torch.zeros_like(maximum)  # (N, Bq, 1)
-        acc = torch.zeros((n, q_end - q_start, dim_v), dtype=work, device=query.device)  # (N, Bq, dv)
-        # Causal: the last query of this block sees keys 0..q_end-1; later key blocks are all future.
-        num_blocks = -(-min(num_keys, q_end) // block_size) if causal else len(key_blocks)
-        # Window: the first query of this block sees nothing before key q_start - window + 1.
-        first_block = max(0, q_start - window + 1) // block_size if window is not None else 0
-        for index in range(first_block, num_blocks):
-            k_start = index * block_size
-            scores = torch.bmm(q_block, key_blocks[index].to(work))  # (N, Bq, Bk)
-            k_last = k_start + scores.shape[-1] - 1
-            crosses_diagonal = causal and k_last > q_start
-            crosses_window = window is not None and (q_end - 1) - k_start >= window
-            if crosses_diagonal or crosses_window:
-                # Only tiles that cross the diagonal (or the window's edge) need a mask; tiles
-                # inside the band see every key.
-                rows = torch.arange(q_start, q_end, device=query.device)[:, None]
-                cols = torch.arange(k_start, k_last + 1, device=query.device)[None, :]
-                outside = cols > rows
-                if window is not None:
-                    outside = outside | (rows - cols >= window)
-                scores = scores.masked_fill(outside, float("-inf"))
-            new_maximum = torch.maximum(maximum, scores.amax(dim=-1, keepdim=True))  # (N, Bq, 1)
-            # A query that has seen no key yet keeps a maximum of -inf; shifting by 0 instead keeps
-            # exp(-inf) = 0 rather than NaN. exp(-inf - finite) = 0 handles masked scores.
-            shift = new_maximum.nan_to_num(neginf=0.0)
-            rescale = torch.exp(maximum - shift)  # (N, Bq, 1)
-            weights = torch.exp(scores - shift)  # (N, Bq, Bk), not yet normalised
-            total = total * rescale + weights.sum(dim=-1, keepdim=True)
-            acc = torch.baddbmm(acc * rescale, weights, value_blocks[index].to(work))  # (N, Bq, dv)
-            maximum = new_maximum
-        # A query with no key at all (only possible with a window) has total 0: output 0, as
-        # helpers.attention's masked_softmax gives.
-        output[:, q_start:q_end] = acc / torch.where(total > 0, total, torch.ones_like(total))
-    return output.view(*batch, num_queries, dim_v)
+
+class _TiledAttentionRecompute(torch.autograd.Function):
+    """Tiled forward that saves ``(output, logsumexp)``; backward rebuilds each tile from them."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, causal, block_size):  # (N, Lq, d), (N, Lk, d), (N, Lk, dv)
+        work = _working_dtype(query.dtype)
+        output, logsumexp = _tiled_forward(query, key, value, causal, block_size, work)
+        ctx.save_for_backward(query, key, value, output, logsumexp)
+        ctx.causal, ctx.block_size = causal, block_size
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):  # (N, Lq, dv)
+        query, key, value, output, logsumexp = ctx.saved_tensors
+        causal, block_size = ctx.causal, ctx.block_size
+        work = logsumexp.dtype
+        num_queries, num_keys = query.shape[1], key.shape[1]
+        scale = 1.0 / math.sqrt(query.shape[-1])
+        grad_output = grad_output.to(work)
+        # d(loss)/d(score_ij) = w_ij * (dO_i . v_j - dO_i . O_i): the second term, once per query.
+        delta = (grad_output * output.to(work)).sum(dim=-1, keepdim=True)  # (N, Lq, 1)
+        grad_query = torch.zeros(query.shape, dtype=work, device=query.device)  # (N, Lq, d)
+        grad_key = torch.zeros(key.shape, dtype=work, device=key.device)  # (N, Lk, d)
+        grad_value = torch.zeros(value.shape, dtype=work, device=value.device)  # (N, Lk, dv)
+        for q_start in range(0, num_queries, block_size):
+            q_end = min(q_start + block_size, num_queries)
+            q_block = query[:, q_start:q_end].to(work) * scale  # (N, Bq, d)
+            d_out = grad_output[:, q_start:q_end]  # (N, Bq, dv)
+            num_blocks = _causal_key_blocks(q_end, num_keys, block_size) if causal else -(-num_keys // block_size)
+            for index in range(num_blocks):
+                k_start, k_end = index * block_size, min((index + 1) * block_size, num_keys)
+                k_block, v_block = key[:, k_start:k_end].to(work), value[:, k_start:k_end].to(work)  # (N, Bk, d|dv)
+                scores = torch.bmm(q_block, k_block.transpose(1, 2))  # (N, Bq, Bk), recomputed
+                if causal and k_end - 1 > q_start:
+                    scores = _causal_fill(scores, q_start, k_start)
+                weights = torch.exp(scores - logsumexp[:, q_start:q_end])  # (N, Bq, Bk), normalised
+                grad_value[:, k_start:k_end] += torch.bmm(weights.transpose(1, 2), d_out)  # (N, Bk, dv)
+                grad_scores = weights * (torch.bmm(d_out, v_block.transpose(1, 2)) - delta[:, q_start:q_end])
+                grad_query[:, q_start:q_end] += torch.bmm(grad_scores, k_block) * scale  # (N, Bq, d)
+                grad_key[:, k_start:k_end] += torch.bmm(grad_scores.transpose(1, 2), q_block)  # (N, Bk, d)
+        return grad_query.to(query.dtype), grad_key.to(key.dtype), grad_value.to(value.dtype), None, None
+
+
+def tiled_attention_recompute(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *,
+                              causal: bool = False, block_size: int = 128) -> torch.Tensor:
+    """``tiled_attention`` with FlashAttention's backward pass: nothing quadratic is stored.
+
+    The forward pass is ``tiled_attention``'s, and it keeps, besides the inputs, only the output
+    and one number per query, its log-sum-exp ``m + log(l)``. The backward pass walks the same
+    tiles again, rebuilds each tile of weights as ``exp(scores - logsumexp)`` and accumulates
+    the gradients of query, key and value tile by tile, so training holds ``O(L)`` memory
+    instead of the ``O(L^2)`` weights that autograd saves for explicit (or plain tiled)
+    attention. It pays for that with a second computation of every score.
+
+    Arguments, shapes and result as ``tiled_attention``; gradients flow to all three inputs.
+    """
+    _check_block_size(block_size)
+    batch, (query, key, value) = _flatten_batch(query, key, value)
+    output = _TiledAttentionRecompute.apply(query, key, value, causal, block_size)
+    return output.view(*batch, *output.shape[-2:])
 
 
 # --------------------------------------------------------------------------------------------

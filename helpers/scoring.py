@@ -239,8 +239,9 @@ def window_mask(num_queries: int, num_keys: int, window: int, centers: torch.Ten
 
     Args:
         window: half-width; a query sees ``2 * window + 1`` keys (fewer at the edges).
-        centers: ``(queries,)`` key position each query is centred on (Luong's ``p_t``);
-            default ``i`` for query ``i`` (monotonic alignment).
+        centers: ``(queries,)`` key position each query is centred on (Luong's ``p_t``), real-valued
+            for local-p; default ``i`` for query ``i`` (local-m, monotonic alignment). Local-p also
+            multiplies the weights by a Gaussian around ``p_t``: that is not part of the mask.
     """
     if window < 0:
         raise ValueError(f"window must be >= 0, got {window}")
@@ -285,15 +286,16 @@ def plot_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, sa
     max_weight = weights.max(dim=-1).values.mean()
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0))
-    left.hist(scores.flatten().numpy(), bins=60, color="tab:blue")
+    left.hist(scores.flatten().numpy(), bins=60, color="C0")
     left.set_title(f"scores: std {scores.std():.2f}")
     left.set_xlabel(f"q·k / d^{scale_power:g}   (d = {dim})")
     left.set_ylabel("count")
-    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="tab:orange")
+    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="C1")
     right.set_ylim(0, 1)
     right.set_title(f"one query's weights (mean max weight {max_weight:.2f})")
     right.set_xlabel("keys, sorted by weight")
     right.set_ylabel("weight")
     right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # keys are counted, not measured
+    right.set_xlim(-0.6, num_keys - 0.4)
     fig.tight_layout()
     return fig

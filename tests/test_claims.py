@@ -87,3 +87,12 @@ def test_claims_are_logged_when_asked(tmp_path, monkeypatch):
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert rows == [{"claim": "logged", "margin": 0.25, "holds": True},
                     {"claim": "failed", "margin": pytest.approx(-0.15), "holds": False}]
+
+
+def test_margins_display_nothing_at_the_end_of_a_cell():
+    from IPython.core.formatters import DisplayFormatter
+
+    margin = claims.above("x", [0.5], 0.25)
+    assert isinstance(margin, claims.Margin) and margin == 0.25
+    # IPython hands an object with _ipython_display_ to it and publishes nothing else.
+    assert DisplayFormatter().format(margin) == ({}, {})

@@ -1,4 +1,5 @@
-"""helpers.efficient: online softmax and tiled attention equal PyTorch's; peak memory is counted right."""
+"""helpers.efficient: online softmax and tiled attention equal PyTorch's (values and gradients); the
+recomputing backward stores nothing quadratic; peak memory is counted right."""
 
 import pytest
 import torch
@@ -7,7 +8,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from helpers.attention import scaled_dot_product_attention
-from helpers.efficient import online_softmax, online_softmax_stats, peak_memory, tiled_attention
+from helpers.efficient import (
+    online_softmax,
+    online_softmax_stats,
+    peak_memory,
+    tiled_attention,
+    tiled_attention_recompute,
+)
 
 
 def _qkv(batch, lq, lk, d, dv, seed=0, dtype=torch.float32):
@@ -134,6 +141,83 @@ def test_tiled_errors_name_the_shapes():
         tiled_attention(q.long(), k, v)
     with pytest.raises(TypeError, match="share a dtype"):
         tiled_attention(q.double(), k, v)
+
+
+# ---------------------------------------------------------------- tiled attention with a recomputing backward
+
+
+@given(batch=st.lists(st.integers(1, 3), min_size=0, max_size=2), lq=st.integers(1, 40), lk=st.integers(1, 40),
+       d=st.integers(1, 9), dv=st.integers(1, 6), block=st.integers(1, 25), causal=st.booleans(),
+       seed=st.integers(0, 2**16))
+@example(batch=[], lq=1, lk=1, d=1, dv=1, block=1, causal=True, seed=0)  # one query, one key
+@example(batch=[2], lq=40, lk=3, d=5, dv=4, block=2, causal=True, seed=1)  # more queries than keys
+@example(batch=[2], lq=5, lk=40, d=4, dv=3, block=25, causal=True, seed=2)  # more keys than queries
+@example(batch=[1, 2], lq=32, lk=32, d=8, dv=4, block=8, causal=True, seed=3)  # blocks divide the length
+@settings(max_examples=20, deadline=None)
+def test_recompute_values_and_gradients_equal_sdpa(batch, lq, lk, d, dv, block, causal, seed):
+    query, key, value = (t.double().requires_grad_() for t in _qkv(batch, lq, lk, d, dv, seed))
+    grad_output = torch.randn(*batch, lq, dv, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.double)
+    actual = tiled_attention_recompute(query, key, value, causal=causal, block_size=block)
+    expected = F.scaled_dot_product_attention(query, key, value, is_causal=causal)
+    torch.testing.assert_close(actual, expected)
+    grads = torch.autograd.grad(actual, (query, key, value), grad_output)
+    reference = torch.autograd.grad(expected, (query, key, value), grad_output)
+    for g, e in zip(grads, reference, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+def test_recompute_gradcheck_with_broadcast_keys():
+    query, _, _ = _qkv((2, 3), 9, 11, 3, 2, seed=6)
+    _, key, value = _qkv((1, 3), 9, 11, 3, 2, seed=7)  # keys and values shared over the batch
+    inputs = tuple(t.double().requires_grad_() for t in (query, key, value))
+    torch.autograd.gradcheck(lambda q, k, v: tiled_attention_recompute(q, k, v, causal=True, block_size=4), inputs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_recompute_half_precision_gradients(dtype):
+    query, key, value = _qkv((2,), 50, 40, 8, 8, seed=8)
+    half = [t.to(dtype).requires_grad_() for t in (query, key, value)]
+    out = tiled_attention_recompute(*half, causal=True, block_size=16)
+    assert out.dtype == dtype
+    grads = torch.autograd.grad(out.float().sum(), half)
+    full = [t.clone().requires_grad_() for t in (query, key, value)]
+    expected = torch.autograd.grad(F.scaled_dot_product_attention(*full, is_causal=True).sum(), full)
+    for g, e in zip(grads, expected, strict=True):
+        assert g.dtype == dtype and torch.isfinite(g).all()
+        torch.testing.assert_close(g.float(), e, atol=5e-2, rtol=5e-2)
+
+
+def test_recompute_skips_future_blocks_in_both_passes():
+    query, key, value = (t.requires_grad_() for t in _qkv((1,), 64, 64, 8, 8, seed=9))
+    with torch.no_grad():
+        key[:, 32:], value[:, 32:] = float("nan"), float("nan")
+    out = tiled_attention_recompute(query[:, :32], key, value, causal=True, block_size=16)
+    grads = torch.autograd.grad(out.sum(), (query, key, value))
+    assert torch.isfinite(out).all() and all(torch.isfinite(g[:, :32]).all() for g in grads)
+
+
+def test_training_memory_explicit_and_plain_tiled_are_quadratic_recompute_is_not():
+    def training_peak(attend, length):
+        query, key, value = (t.requires_grad_() for t in _qkv((1,), length, length, 16, 16))
+        grad_output = torch.randn(1, length, 16)
+        return peak_memory(lambda: torch.autograd.grad(attend(query, key, value), (query, key, value), grad_output))
+
+    explicit = {n: training_peak(lambda q, k, v: scaled_dot_product_attention(q, k, v)[0], n) for n in (128, 256)}
+    plain = {n: training_peak(lambda q, k, v: tiled_attention(q, k, v, block_size=16), n) for n in (128, 256)}
+    recompute = {n: training_peak(lambda q, k, v: tiled_attention_recompute(q, k, v, block_size=16), n)
+                 for n in (128, 256)}
+    assert explicit[256] / explicit[128] > 3.5
+    assert plain[256] / plain[128] > 3.0  # autograd saves every tile: quadratic again
+    assert recompute[256] / recompute[128] < 2.5  # output, log-sum-exp, gradients: linear
+    assert recompute[256] < explicit[256] / 10
+
+
+def test_recompute_errors_like_tiled():
+    q, k, v = _qkv((2,), 5, 6, 4, 3)
+    with pytest.raises(ValueError, match="same length"):
+        tiled_attention_recompute(q, k, v[:, :5])
+    with pytest.raises(ValueError, match="block_size"):
+        tiled_attention_recompute(q, k, v, block_size=0)
 
 
 # ---------------------------------------------------------------- peak memory

@@ -153,6 +153,12 @@ def test_window_mask():
         scoring.window_mask(2, 2, window=-1)
 
 
+def test_window_mask_takes_real_valued_centres():
+    # Luong's local-p predicts a real-valued centre p_i; the window keeps keys j with |j - p_i| <= D.
+    mask = scoring.window_mask(2, 5, window=1, centers=torch.tensor([1.5, 3.2]))
+    assert torch.equal(mask, torch.tensor([[0, 1, 1, 0, 0], [0, 0, 0, 1, 1]], dtype=torch.bool))
+
+
 def test_multiply_adds():
     query, key = torch.randn(1, 3, 4), torch.randn(1, 5, 6)
     assert scoring.count_multiply_adds(scoring.GeneralScore(4, 6), query, key) == 5 * 6 * 4 + 3 * 5 * 4
