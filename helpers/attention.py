@@ -33,6 +33,7 @@ __all__ = [
     "masked_softmax",
     "scaled_dot_product_attention",
     "causal_mask",
+    "sliding_window_mask",
     "padding_mask",
     "check_mask",
     "MultiHeadAttention",
@@ -122,6 +123,19 @@ def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> t
     return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
 
 
+def sliding_window_mask(num_queries: int, num_keys: int | None = None, window: int = 1, device=None) -> torch.Tensor:
+    """Bool mask ``(queries, keys)``: query ``i`` may attend to the ``window`` keys ``i - window + 1 .. i``.
+
+    A causal window: True where ``0 <= i - j < window``, the query's own position included, aligned
+    top-left like ``causal_mask``. ``window >= num_keys`` gives ``causal_mask`` itself.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int (keys each query may see, itself included), got {window!r}")
+    causal = causal_mask(num_queries, num_keys, device=device)
+    # tril(-window) keeps the keys at least `window` positions back: the ones the window drops.
+    return causal & ~causal.tril(-window)
+
+
 def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
     """Bool mask ``(batch, max_length)``: True at the real tokens of each padded sequence.
 
@@ -150,27 +164,35 @@ def scaled_dot_product_attention(
     causal: bool = False,
     scale: float | None = None,
     dropout_p: float = 0.0,
+    enable_gqa: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(query @ key^T * scale) @ value, written out.
 
     Args:
-        query: ``(..., Lq, d)``.
-        key: ``(..., Lk, d)``.
-        value: ``(..., Lk, dv)``.
+        query: ``(..., Lq, d)``; with ``enable_gqa``, ``(..., H, Lq, d)``.
+        key: ``(..., Lk, d)``; with ``enable_gqa``, ``(..., G, Lk, d)``.
+        value: ``(..., Lk, dv)``; with ``enable_gqa``, ``(..., G, Lk, dv)``.
         mask: bool, broadcastable to ``(..., Lq, Lk)``; True = may attend.
         causal: if True, query ``i`` may not attend to keys ``j > i`` (top-left aligned, as in
             PyTorch). Combined with ``mask`` by logical and.
         scale: multiplies the scores; defaults to ``1 / sqrt(d)``.
         dropout_p: probability of zeroing a weight (training only: pass 0.0 at evaluation).
+        enable_gqa: grouped key/value heads (GQA; MQA when ``G = 1``). The ``H`` query heads
+            share the ``G`` key/value heads in groups of ``H // G``: query head ``h`` reads
+            key/value head ``h // (H // G)``, as ``torch.nn.functional.scaled_dot_product_attention
+            (..., enable_gqa=True)`` does. ``G`` must divide ``H``.
 
     Returns:
         ``output`` of shape ``(..., Lq, dv)`` and the ``weights`` it used, ``(..., Lq, Lk)``
-        (after dropout, as ``torch.nn.MultiheadAttention`` returns them).
+        (``(..., H, Lq, Lk)`` with ``enable_gqa``; after dropout, as
+        ``torch.nn.MultiheadAttention`` returns them).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_float(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {_shape(t)}")
+    if enable_gqa:
+        key, value = _share_kv_heads(query, key, value)
     if not (query.dtype == key.dtype == value.dtype):
         raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
     if query.shape[-1] != key.shape[-1]:
@@ -206,6 +228,24 @@ def scaled_dot_product_attention(
     return weights @ value, weights  # (..., Lq, dv), (..., Lq, Lk)
 
 
+def _share_kv_heads(query, key, value):
+    """Repeat each of the G key/value heads for its H // G query heads: (..., G, L, d) -> (..., H, L, d)."""
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if t.dim() < 3:
+            raise ValueError(f"enable_gqa needs a heads dimension: {name} must be (..., heads, length, features), "
+                             f"got shape {_shape(t)}")
+    num_heads, num_kv_heads = query.shape[-3], key.shape[-3]
+    if value.shape[-3] != num_kv_heads:
+        raise ValueError(f"key and value must have the same number of heads: shapes key {_shape(key)}, "
+                         f"value {_shape(value)}")
+    if num_heads % num_kv_heads != 0:
+        raise ValueError(f"query has {num_heads} heads and key/value have {num_kv_heads}: the key/value heads must "
+                         f"divide the query heads into equal groups (grouped-query attention)")
+    group = num_heads // num_kv_heads
+    # repeat_interleave keeps the groups contiguous: query heads 0..group-1 read key/value head 0, ...
+    return key.repeat_interleave(group, dim=-3), value.repeat_interleave(group, dim=-3)
+
+
 # --------------------------------------------------------------------------------------------
 # Multi-head attention
 # --------------------------------------------------------------------------------------------
@@ -223,6 +263,11 @@ class MultiHeadAttention(nn.Module):
         bias: add biases to the four projections.
         kdim, vdim: widths of the keys and values (default ``embed_dim``).
         dropout: dropout on the attention weights during training.
+        num_kv_heads: key/value heads (default ``num_heads``: plain multi-head attention). Fewer
+            key/value heads than query heads is grouped-query attention (GQA), one is multi-query
+            attention (MQA): ``k_proj`` and ``v_proj`` then project to ``num_kv_heads * head_dim``
+            features, and query head ``h`` reads key/value head ``h // (num_heads // num_kv_heads)``.
+            Must divide ``num_heads``.
 
     Shape:
         - query: ``(batch, Lq, embed_dim)``
@@ -239,24 +284,32 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
-                 vdim: int | None = None, dropout: float = 0.0):
+                 vdim: int | None = None, dropout: float = 0.0, num_kv_heads: int | None = None):
         super().__init__()
         if num_heads <= 0 or embed_dim % num_heads != 0:
             raise ValueError(
                 f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads}): "
                 "each head gets embed_dim // num_heads features"
             )
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if num_kv_heads <= 0 or num_heads % num_kv_heads != 0:
+            raise ValueError(
+                f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head "
+                "serves an equal group of query heads"
+            )
         self.embed_dim = embed_dim
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
         self.head_dim = embed_dim // num_heads
+        kv_width = num_kv_heads * self.head_dim
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim
         self.dropout = dropout
         # Built without drawing any random numbers; _reset_parameters then draws exactly what
         # torch.nn.MultiheadAttention draws, in the same order.
         self.q_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.utils.skip_init(nn.Linear, self.kdim, embed_dim, bias=bias)
-        self.v_proj = nn.utils.skip_init(nn.Linear, self.vdim, embed_dim, bias=bias)
+        self.k_proj = nn.utils.skip_init(nn.Linear, self.kdim, kv_width, bias=bias)
+        self.v_proj = nn.utils.skip_init(nn.Linear, self.vdim, kv_width, bias=bias)
         self.out_proj = nn.utils.skip_init(nn.Linear, embed_dim, embed_dim, bias=bias)
         self._reset_parameters()
 
@@ -270,15 +323,18 @@ class MultiHeadAttention(nn.Module):
         drawn first (PyTorch builds it before resetting the rest); every input and output bias
         starts at zero. With ``kdim``/``vdim`` set, PyTorch has three separate weights and
         draws each with Xavier. So after the same ``torch.manual_seed``, this module and
-        PyTorch's start from the same numbers, and train the same way from scratch.
+        PyTorch's start from the same numbers, and train the same way from scratch. (With fewer
+        key/value heads, which PyTorch's module does not have, the packed weight is
+        ``(embed_dim + 2 * num_kv_heads * head_dim, embed_dim)``, drawn the same way.)
         """
         self.out_proj.reset_parameters()  # nn.Linear's default: what PyTorch's out_proj draws when built
         with torch.no_grad():
             if self.kdim == self.embed_dim and self.vdim == self.embed_dim:
-                packed = torch.empty(3 * self.embed_dim, self.embed_dim, device=self.q_proj.weight.device,
+                widths = [self.q_proj.out_features, self.k_proj.out_features, self.v_proj.out_features]
+                packed = torch.empty(sum(widths), self.embed_dim, device=self.q_proj.weight.device,
                                      dtype=self.q_proj.weight.dtype)
-                nn.init.xavier_uniform_(packed)  # (3E, E), as PyTorch's in_proj_weight
-                for proj, weight in zip((self.q_proj, self.k_proj, self.v_proj), packed.chunk(3), strict=True):
+                nn.init.xavier_uniform_(packed)  # (3E, E) with as many key/value heads: PyTorch's in_proj_weight
+                for proj, weight in zip((self.q_proj, self.k_proj, self.v_proj), packed.split(widths), strict=True):
                     proj.weight.copy_(weight)
             else:
                 for proj in (self.q_proj, self.k_proj, self.v_proj):
@@ -303,31 +359,40 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:
             check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
 
-        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd)
+        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd);
+        # keys and values have G = num_kv_heads heads: (B, G, Lk, hd).
         q = self.q_proj(query).view(batch, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(key).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(value).view(batch, num_keys, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(key).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(value).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
         dropout_p = self.dropout if self.training else 0.0
+        grouped = self.num_kv_heads != self.num_heads
 
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p)
-        elif causal and mask is None:
-            # is_causal lets the fused kernel skip the blocks above the diagonal instead of
-            # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            weights = None
+            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p,
+                                                        enable_gqa=grouped)
         else:
-            # The fused kernel never forms the weights. What it returns for a query with no key
-            # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
-            # ones), so such rows are handled here: they attend to every key (finite numbers,
-            # in the forward and the backward pass), and their output is then set to zero, as
-            # the explicit path gives.
-            if causal:
-                mask = mask & causal_mask(num_queries, num_keys, device=query.device)
-            has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
-            out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
             weights = None
+            if grouped:
+                # Repeat each key/value head for its group of query heads: (B, G, Lk, hd) -> (B, H, Lk, hd).
+                # PyTorch's fused kernel could share them itself (enable_gqa), but only from release 2.5.
+                k, v = _share_kv_heads(q, k, v)
+            if causal and mask is None:
+                # is_causal lets the fused kernel skip the blocks above the diagonal instead of
+                # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            elif mask is None:
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            else:
+                # The fused kernel never forms the weights. What it returns for a query with no key
+                # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
+                # ones), so such rows are handled here: they attend to every key (finite numbers,
+                # in the forward and the backward pass), and their output is then set to zero, as
+                # the explicit path gives.
+                if causal:
+                    mask = mask & causal_mask(num_queries, num_keys, device=query.device)
+                has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
+                out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
 
         # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)
         out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)  # (B, Lq, E)

@@ -16,10 +16,13 @@ the backward pass instead of storing them.
 This module reads top to bottom:
 
 - ``online_softmax_stats`` / ``online_softmax``: the running maximum and running sum, block by block;
-- ``tiled_attention``: the same bookkeeping with values, tile by tile, with causal-block skipping;
+- ``tiled_attention``: the same bookkeeping with values, tile by tile, skipping the tiles that a
+  causal mask or a sliding window rules out (notebook 12);
 - ``tiled_attention_recompute``: the same forward pass, and a backward pass that rebuilds each
   tile from one saved number per query instead of storing the weights (what FlashAttention
   saves in training);
+- ``linear_attention`` / ``linear_attention_recurrent``: attention with the softmax replaced by a
+  feature map, computed in parallel or as a recurrent network with a matrix state (notebook 12);
 - ``peak_memory``: how many bytes a call holds at its peak, to put a number on "quadratic memory".
 
 Masks and shapes follow ``helpers.attention`` (True = may attend; causal is top-left aligned).
@@ -30,10 +33,14 @@ import weakref
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_attention_recompute", "peak_memory"]
+from helpers.attention import causal_mask
+
+__all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_attention_recompute",
+           "elu_feature_map", "linear_attention", "linear_attention_recurrent", "peak_memory"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,11 +132,19 @@ def _causal_fill(scores, q_start, k_start):
     return scores.masked_fill(cols > rows, float("-inf"))
 
 
-def _tiled_forward(query, key, value, causal, block_size, work):
+def _window_fill(scores, q_start, k_start, window):
+    """Set the scores of keys at least ``window`` positions back to -inf (tiles crossing the window's edge)."""
+    rows = torch.arange(q_start, q_start + scores.shape[-2], device=scores.device)[:, None]
+    cols = torch.arange(k_start, k_start + scores.shape[-1], device=scores.device)[None, :]
+    return scores.masked_fill(rows - cols >= window, float("-inf"))
+
+
+def _tiled_forward(query, key, value, causal, block_size, work, window=None):
     """The tiled loop on ``(N, L, d)`` tensors: ``(output (N, Lq, dv), logsumexp (N, Lq, 1))``.
 
     ``logsumexp`` is ``maximum + log(total)`` per query, in the working dtype: all a backward
-    pass needs to rebuild any tile of weights, ``exp(scores - logsumexp)``.
+    pass needs to rebuild any tile of weights, ``exp(scores - logsumexp)``. ``window`` (which
+    implies ``causal``) also skips the key blocks entirely before each query block's window.
     """
     n, num_queries, num_keys, dim_v = query.shape[0], query.shape[1], key.shape[1], value.shape[-1]
     scale = 1.0 / math.sqrt(query.shape[-1])
@@ -147,21 +162,29 @@ def _tiled_forward(query, key, value, causal, block_size, work):
         acc = torch.zeros((n, q_end - q_start, dim_v), dtype=work, device=query.device)  # (N, Bq, dv)
         # Causal: the last query of this block sees keys 0..q_end-1; later key blocks are all future.
         num_blocks = _causal_key_blocks(q_end, num_keys, block_size) if causal else len(key_blocks)
-        for index in range(num_blocks):
+        # Window: the first query of this block sees nothing before key q_start - window + 1.
+        first_block = max(0, q_start - window + 1) // block_size if window is not None else 0
+        for index in range(first_block, num_blocks):
             k_start = index * block_size
             scores = torch.bmm(q_block, key_blocks[index].to(work))  # (N, Bq, Bk)
             if causal and k_start + scores.shape[-1] - 1 > q_start:
                 # Only tiles that cross the diagonal need a mask; tiles below it see every key.
                 scores = _causal_fill(scores, q_start, k_start)
-            # Every query sees key 0 (top-left alignment), so the maximum is finite after the
-            # first block, and exp(-inf - finite) = 0 handles both the start and masked scores.
+            if window is not None and (q_end - 1) - k_start >= window:
+                scores = _window_fill(scores, q_start, k_start, window)
             new_maximum = torch.maximum(maximum, scores.amax(dim=-1, keepdim=True))  # (N, Bq, 1)
-            rescale = torch.exp(maximum - new_maximum)  # (N, Bq, 1)
-            weights = torch.exp(scores - new_maximum)  # (N, Bq, Bk), not yet normalised
+            # A query that has seen no key yet (possible with a window) keeps a maximum of -inf;
+            # shifting by 0 instead keeps exp(-inf) = 0 rather than NaN. exp(-inf - finite) = 0
+            # handles the start and the masked scores.
+            shift = new_maximum.nan_to_num(neginf=0.0)
+            rescale = torch.exp(maximum - shift)  # (N, Bq, 1)
+            weights = torch.exp(scores - shift)  # (N, Bq, Bk), not yet normalised
             total = total * rescale + weights.sum(dim=-1, keepdim=True)
             acc = torch.baddbmm(acc * rescale, weights, value_blocks[index].to(work))  # (N, Bq, dv)
             maximum = new_maximum
-        output[:, q_start:q_end] = acc / total
+        # A query with no key at all (only possible with a window) has total 0: output 0, as
+        # helpers.attention's masked_softmax gives.
+        output[:, q_start:q_end] = acc / torch.where(total > 0, total, torch.ones_like(total))
         logsumexp[:, q_start:q_end] = maximum + torch.log(total)
     return output, logsumexp
 
@@ -178,7 +201,7 @@ def _working_dtype(dtype):
 
 
 def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, causal: bool = False,
-                    block_size: int = 128) -> torch.Tensor:
+                    block_size: int = 128, window: int | None = None) -> torch.Tensor:
     """Exact softmax attention computed tile by tile, never forming the ``(Lq, Lk)`` scores.
 
     For each block of ``block_size`` queries, the keys and values are read ``block_size`` at a
@@ -202,6 +225,10 @@ def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
             ``torch.nn.functional.scaled_dot_product_attention``). Key blocks that lie entirely
             in a query block's future are skipped, not computed and masked.
         block_size: edge of the query and key tiles; need not divide the lengths.
+        window: a causal sliding window (implies ``causal``): query ``i`` attends to keys
+            ``i - window + 1 .. i``, as ``helpers.attention.sliding_window_mask``. Key blocks
+            entirely outside the band are skipped, so time and memory grow as ``Lq * window``,
+            not ``Lq * Lk``. A query with no key in its window gets a zero output.
 
     Returns:
         ``output`` of shape ``(..., Lq, dv)`` (leading dimensions broadcast), equal to
@@ -209,8 +236,13 @@ def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
         float32 and returned in their own dtype.
     """
     _check_block_size(block_size)
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive int (keys each query may see, itself included), "
+                             f"got {window!r}")
+        causal = True
     batch, (query, key, value) = _flatten_batch(query, key, value)
-    output, _ = _tiled_forward(query, key, value, causal, block_size, _working_dtype(query.dtype))
+    output, _ = _tiled_forward(query, key, value, causal, block_size, _working_dtype(query.dtype), window)
     return output.view(*batch, *output.shape[-2:])
 
 
@@ -274,6 +306,107 @@ def tiled_attention_recompute(query: torch.Tensor, key: torch.Tensor, value: tor
     batch, (query, key, value) = _flatten_batch(query, key, value)
     output = _TiledAttentionRecompute.apply(query, key, value, causal, block_size)
     return output.view(*batch, *output.shape[-2:])
+
+
+# --------------------------------------------------------------------------------------------
+# Linear attention: a feature map instead of the softmax
+# --------------------------------------------------------------------------------------------
+
+
+def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
+    """``elu(x) + 1``: positive features, the choice of Katharopoulos et al. (2020)."""
+    return F.elu(x) + 1
+
+
+def _features(query, key, feature_map):
+    phi = elu_feature_map if feature_map is None else feature_map
+    q, k = phi(query), phi(key)  # (..., Lq, r), (..., Lk, r)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"the feature map gave query features of width {q.shape[-1]} and key features of width "
+                         f"{k.shape[-1]}; they must match")
+    return q, k
+
+
+def _divide(numerator, denominator):
+    # A query whose features are all zero against every key has nothing to average: output 0.
+    return numerator / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+
+
+def linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, causal: bool = False,
+                     feature_map: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     chunk_size: int = 64) -> torch.Tensor:
+    """Attention with ``exp(q·k/√d)`` replaced by ``φ(q)·φ(k)``, computed without the ``(Lq, Lk)`` matrix.
+
+    Output ``i`` is ``φ(q_i)ᵀ S / φ(q_i)ᵀ z`` with ``S = Σ_j φ(k_j) v_jᵀ`` (``(r, dv)``) and
+    ``z = Σ_j φ(k_j)`` (``(r,)``), the sums over every key, or over ``j <= i`` when ``causal``.
+    Because ``(φ(Q) φ(K)ᵀ) V = φ(Q) (φ(K)ᵀ V)``, the sums are formed once: time and memory grow
+    as ``L · r · dv`` instead of ``Lq · Lk``.
+
+    Args:
+        query: ``(..., Lq, d)``; key: ``(..., Lk, d)``; value: ``(..., Lk, dv)``.
+        causal: each query sees keys ``0..i`` (needs ``Lq == Lk``). The running sums are kept
+            per chunk of ``chunk_size`` positions: inside a chunk a small ``(chunk, chunk)``
+            causal product, across chunks the carried state, so memory stays ``O(L)``.
+        feature_map: ``φ``, applied to the last dimension; default ``elu(x) + 1``. It should
+            give non-negative features so that the weights are non-negative.
+        chunk_size: positions per chunk when ``causal``.
+
+    Returns:
+        ``(..., Lq, dv)``; the weights ``φ(q_i)·φ(k_j) / Σ_j φ(q_i)·φ(k_j)`` sum to 1 per query.
+    """
+    _check_attention_inputs(query, key, value)
+    _check_block_size(chunk_size)
+    q, k = _features(query, key, feature_map)
+    if not causal:
+        state = k.transpose(-2, -1) @ value  # (..., r, dv): Σ_j φ(k_j) v_jᵀ
+        norm = k.sum(dim=-2).unsqueeze(-1)  # (..., r, 1): Σ_j φ(k_j)
+        return _divide(q @ state, q @ norm)  # (..., Lq, dv) / (..., Lq, 1)
+    length = query.shape[-2]
+    if key.shape[-2] != length:
+        raise ValueError(f"causal linear attention needs as many queries as keys: shapes query "
+                         f"{tuple(query.shape)}, key {tuple(key.shape)}")
+    batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], value.shape[:-2])
+    state = q.new_zeros(*batch, q.shape[-1], value.shape[-1])  # (..., r, dv): the past chunks' sum
+    norm = q.new_zeros(*batch, q.shape[-1], 1)  # (..., r, 1)
+    outputs = []
+    for start in range(0, length, chunk_size):
+        qc, kc, vc = (t[..., start:start + chunk_size, :] for t in (q, k, value))  # (..., C, ·)
+        # Inside the chunk: the small causal matrix of φ(q_i)·φ(k_j), j <= i.
+        local = (qc @ kc.transpose(-2, -1)) * causal_mask(qc.shape[-2], device=qc.device)  # (..., C, C)
+        numerator = qc @ state + local @ vc  # (..., C, dv)
+        denominator = qc @ norm + local.sum(dim=-1, keepdim=True)  # (..., C, 1)
+        outputs.append(_divide(numerator, denominator))
+        state = state + kc.transpose(-2, -1) @ vc
+        norm = norm + kc.sum(dim=-2).unsqueeze(-1)
+    return torch.cat(outputs, dim=-2)  # (..., L, dv)
+
+
+def linear_attention_recurrent(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *,
+                               feature_map: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Causal ``linear_attention``, one position at a time: a recurrent network with a matrix state.
+
+    At step ``t`` the state ``S_t = S_{t-1} + φ(k_t) v_tᵀ`` (``(r, dv)``) and the normaliser
+    ``z_t = z_{t-1} + φ(k_t)`` (``(r,)``) are updated, and ``y_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t``.
+    Nothing else is carried: the state's size does not depend on the length.
+
+    Shapes as in ``linear_attention`` with ``Lq == Lk``; returns ``(..., L, dv)``.
+    """
+    _check_attention_inputs(query, key, value)
+    if key.shape[-2] != query.shape[-2]:
+        raise ValueError(f"the recurrence reads one query per key: shapes query {tuple(query.shape)}, "
+                         f"key {tuple(key.shape)}")
+    q, k = _features(query, key, feature_map)
+    batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], value.shape[:-2])
+    state = q.new_zeros(*batch, q.shape[-1], value.shape[-1])  # (..., r, dv)
+    norm = q.new_zeros(*batch, q.shape[-1])  # (..., r)
+    outputs = []
+    for t in range(query.shape[-2]):
+        state = state + k[..., t, :, None] * value[..., t, None, :]  # + φ(k_t) v_tᵀ
+        norm = norm + k[..., t, :]
+        numerator = (q[..., t, :, None] * state).sum(dim=-2)  # (..., dv): φ(q_t)ᵀ S_t
+        denominator = (q[..., t, :] * norm).sum(dim=-1, keepdim=True)  # (..., 1): φ(q_t)ᵀ z_t
+        outputs.append(_divide(numerator, denominator))
+    return torch.stack(outputs, dim=-2)  # (..., L, dv)
 
 
 # --------------------------------------------------------------------------------------------
