@@ -27,7 +27,7 @@ Typical use (what notebook 09 needs)::
     recurrent.exact_match(model, data.make_pairs(500, 13, 16, seed=5), by_length=True)  # longer than trained
 
 Notebook 03 trains each model on seeds 0, 1 and 2 (``torch.manual_seed(seed)`` before building
-it, ``seed=seed`` for the batches) with ``embed_dim=16, hidden_size=32``, 120 steps of 64 pairs,
+it, ``seed=seed`` for the batches) with ``embed_dim=16, hidden_size=32``, 100 steps of 64 pairs,
 AdamW at 0.01; the defaults here (embed 32, hidden 64, 150 steps of 128 at 5e-3) are notebook 09's.
 """
 
