@@ -10,7 +10,9 @@ Three tasks, each reproducible from a seed:
    Each source word has exactly one target digit, so the right alignment is the one a person
    would draw, and the length of the input is a knob: ``make_pairs(n, min_len, max_len, seed)``
    draws numbers of any length range (longer than the training range to test generalisation),
-   and ``translation_split`` fixes a training and a validation set that share no source.
+   and ``translation_split`` fixes a training and a validation set that share no source;
+   ``translation_dev`` draws a third, development set beside them, for the choices made while
+   training (watching a curve, stopping early), so the validation set is touched only to report.
    ``SOURCE_VOCAB`` / ``TARGET_VOCAB`` turn tokens into ids and back; ``collate`` pads a list of
    pairs into a ``Seq2SeqBatch``.
 
@@ -29,7 +31,8 @@ import torch
 
 __all__ = [
     "PAD", "BOS", "EOS", "DIGIT_WORDS", "Vocab", "SOURCE_VOCAB", "TARGET_VOCAB",
-    "tokenize_source", "tokenize_target", "make_pairs", "translation_split", "Seq2SeqBatch", "collate",
+    "tokenize_source", "tokenize_target", "make_pairs", "translation_split", "translation_dev", "Seq2SeqBatch",
+    "collate",
     "batch_sampler", "tone_burst_clips", "frames", "CLIP_CLASSES", "digits_split",
 ]
 
@@ -133,6 +136,20 @@ def translation_split(num_train: int = 4000, num_valid: int = 1000, min_len: int
     valid = make_pairs(num_valid, min_len, max_len, seed=seed + 1)
     train = make_pairs(num_train, min_len, max_len, seed=seed, exclude=[source for source, _ in valid])
     return train, valid
+
+
+def translation_dev(num_dev: int = 300, num_train: int = 4000, num_valid: int = 1000, min_len: int = 3,
+                    max_len: int = 12, seed: int = 0) -> list[tuple[str, str]]:
+    """A development set beside ``translation_split``: ``num_dev`` pairs in neither of its two sets.
+
+    Use it for every choice made while training (a curve to watch, a step to stop at, a learning
+    rate), so that the validation set is touched only to report. ``num_train``, ``num_valid``,
+    ``min_len``, ``max_len`` and ``seed`` name the split it must stay out of (the defaults: the
+    split of notebooks 03 and 09). Adding it leaves that split exactly as it was.
+    """
+    train, valid = translation_split(num_train, num_valid, min_len, max_len, seed)
+    taken = [source for source, _ in train + valid]
+    return make_pairs(num_dev, min_len, max_len, seed=seed + 2, exclude=taken)
 
 
 @dataclass

@@ -114,3 +114,46 @@ def test_errors():
         model(batch.source, torch.tensor([3, 1]), batch.target_in)
     with pytest.raises(ValueError, match="long ids"):
         model(batch.source.float(), batch.source_lengths, batch.target_in)
+
+
+def test_a_continued_run_is_the_longer_run():
+    train, _ = data.translation_split(num_train=200, num_valid=20, min_len=2, max_len=4)
+    weights = []
+    for split in (False, True):
+        torch.manual_seed(0)
+        model = recurrent.Seq2Seq("luong", embed_dim=8, hidden_size=8)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        if split:
+            recurrent.train_seq2seq(model, train, steps=3, batch_size=16, optimizer=optimizer)
+            history = recurrent.train_seq2seq(model, train, steps=2, batch_size=16, optimizer=optimizer, start_step=3)
+            assert history["steps"] == 5
+        else:
+            recurrent.train_seq2seq(model, train, steps=5, batch_size=16, optimizer=optimizer)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*weights, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_translation_dev_is_disjoint_from_the_split():
+    train, valid = data.translation_split(num_train=300, num_valid=100)
+    dev = data.translation_dev(num_dev=50, num_train=300, num_valid=100)
+    assert len(dev) == 50 and dev == data.translation_dev(num_dev=50, num_train=300, num_valid=100)
+    sources = {source for source, _ in dev}
+    assert not sources & {source for source, _ in train + valid}
+    # The default split is unchanged by the dev set's existence (notebooks 03 and 09 share it).
+    assert data.translation_split()[1][:3] == data.make_pairs(1000, 3, 12, seed=1)[:3]
+
+
+def test_forward_all_is_the_step_loop(model):
+    batch = collate(PAIRS)
+    logits, weights = model(batch.source, batch.source_lengths, batch.target_in)
+    memory, summary, mask = model._encode(batch.source, batch.source_lengths)
+    state = model.decoder.start(memory, summary, mask)
+    step_logits, step_weights = [], []
+    for t in range(batch.target_in.shape[1]):
+        out, state, w = model.decoder.step(batch.target_in[:, t], state, memory, mask)
+        step_logits.append(out)
+        step_weights.append(w)
+    torch.testing.assert_close(logits, torch.stack(step_logits, 1))
+    if weights is not None:
+        torch.testing.assert_close(weights, torch.stack(step_weights, 1))
