@@ -346,10 +346,17 @@ class OrderClassifier(nn.Module):
         if tokens.dim() != 2 or tokens.is_floating_point():
             raise ValueError(f"tokens must be integer ids of shape (batch, length), got {tuple(tokens.shape)} "
                              f"{tokens.dtype}")
+        return self.readout(self.token_states(tokens, mask).mean(dim=1))  # (B, C)
+
+    def token_states(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """What each position holds just before the average: ``(batch, length, dim)``.
+
+        The read-out is linear, so the logits are ``readout(token_states(tokens).mean(1))``: each
+        position adds its own term (notebook 06 reads these terms as the positions' votes).
+        """
         x = self.position(self.embed(tokens))  # (B, L, D)
         x = x + self.attention(self.norm1(x), mask, causal=self.causal)[0]  # (B, L, D)
-        x = x + self.mlp(self.norm2(x))  # (B, L, D)
-        return self.readout(x.mean(dim=1))  # (B, C)
+        return x + self.mlp(self.norm2(x))  # (B, L, D)
 
 
 class OrderClassifierStack(nn.Module):
