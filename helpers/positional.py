@@ -11,6 +11,8 @@ way. Order has to be put in by hand, and there are two places to put it:
 
 ``PositionalSelfAttention`` is one self-attention layer that can use either score-side method,
 and ``OrderClassifier`` the tiny model notebook 06 trains with each encoding in turn.
+``OrderClassifierStack`` holds many ``OrderClassifier`` s (every encoding, every seed) as one
+module, so that they train together in one pass at the cost of little more than one of them.
 
 Shapes follow ``helpers.attention``: modules are batch-first ``(batch, length, dim)``; per-head
 tensors are ``(batch, heads, length, head_dim)``; masks are bool with True = may attend.
@@ -19,6 +21,7 @@ tensors are ``(batch, heads, length, head_dim)``; masks are bool with True = may
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from helpers.attention import causal_mask, check_mask, masked_softmax
@@ -33,6 +36,7 @@ __all__ = [
     "alibi_bias",
     "PositionalSelfAttention",
     "OrderClassifier",
+    "OrderClassifierStack",
     "ENCODINGS",
 ]
 
@@ -314,6 +318,8 @@ class OrderClassifier(nn.Module):
 
     Shape:
         - tokens: ``(batch, length)`` integer ids
+        - mask: optional bool, broadcastable to ``(batch, heads, length, length)``; True = may
+          attend (combined with the causal mask when ``causal``)
         - output: ``(batch, num_classes)`` logits
     """
 
@@ -322,7 +328,7 @@ class OrderClassifier(nn.Module):
         super().__init__()
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
-        self.encoding, self.causal = encoding, causal
+        self.encoding, self.causal, self.max_len = encoding, causal, max_len
         self.embed = nn.Embedding(vocab_size, dim)
         if encoding == "sinusoidal":
             self.position = SinusoidalPositionalEncoding(dim, max_len)
@@ -336,11 +342,136 @@ class OrderClassifier(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.readout = nn.Linear(dim, num_classes)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if tokens.dim() != 2 or tokens.is_floating_point():
             raise ValueError(f"tokens must be integer ids of shape (batch, length), got {tuple(tokens.shape)} "
                              f"{tokens.dtype}")
+        return self.readout(self.token_states(tokens, mask).mean(dim=1))  # (B, C)
+
+    def token_states(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """What each position holds just before the average: ``(batch, length, dim)``.
+
+        The read-out is linear, so the logits are ``readout(token_states(tokens).mean(1))``: each
+        position adds its own term (notebook 06 reads these terms as the positions' votes).
+        """
         x = self.position(self.embed(tokens))  # (B, L, D)
-        x = x + self.attention(self.norm1(x), causal=self.causal)[0]  # (B, L, D)
-        x = x + self.mlp(self.norm2(x))  # (B, L, D)
-        return self.readout(x.mean(dim=1))  # (B, C)
+        x = x + self.attention(self.norm1(x), mask, causal=self.causal)[0]  # (B, L, D)
+        return x + self.mlp(self.norm2(x))  # (B, L, D)
+
+
+class OrderClassifierStack(nn.Module):
+    """Many ``OrderClassifier`` s side by side, as one module that trains them all at once.
+
+    Notebook 06 trains every encoding over several seeds: 35 tiny models. Trained one by one,
+    each optimizer step costs mostly Python and dispatch overhead, not arithmetic. Here the
+    parameters of all the models are stacked along a new first dimension (model ``m`` owns slice
+    ``m`` of every tensor) and one forward pass computes every model's logits with batched
+    matrix products. The models share no parameter: the loss is the sum of the models' own
+    losses, so each slice receives exactly its own model's gradient, and AdamW (elementwise)
+    updates each slice as it would update that model alone. The encoding of each model is data:
+    a sinusoidal table, a learned table, a RoPE rotation, an ALiBi bias or a causal mask is
+    switched on per model.
+
+    The forward pass equals calling each model in turn (``tests/test_positional.py`` checks it);
+    ``unstack()`` copies the trained slices back into the ``OrderClassifier`` s, which are then
+    used as usual.
+
+    Args:
+        models: ``OrderClassifier`` s with the same vocabulary, classes, width, heads and
+            ``max_len``; their encodings and ``causal`` flags may differ.
+
+    Shape:
+        - tokens: ``(models, batch, length)`` integer ids, one batch per model (or
+          ``(batch, length)``, the same batch for every model)
+        - output: ``(models, batch, num_classes)`` logits
+    """
+
+    def __init__(self, models):
+        super().__init__()
+        models = list(models)
+        if not models or not all(isinstance(m, OrderClassifier) for m in models):
+            raise TypeError("OrderClassifierStack needs a non-empty list of OrderClassifier models")
+        sizes = [(m.embed.num_embeddings, m.readout.out_features, m.attention.dim, m.attention.num_heads, m.max_len)
+                 for m in models]
+        if len(set(sizes)) > 1:
+            raise ValueError("every stacked model needs the same (vocab_size, num_classes, dim, num_heads, max_len), "
+                             f"got {sorted(set(sizes))}")
+        first = models[0]
+        self.models = models  # a plain list: the stack's own parameters are the stacked copies
+        self.dim, self.num_heads, self.max_len = first.attention.dim, first.attention.num_heads, first.max_len
+        self.head_dim = self.dim // self.num_heads
+        for name, _ in first.named_parameters():
+            if name != "position.embedding.weight":
+                stacked = torch.stack([m.get_parameter(name).detach() for m in models])  # (M, *shape)
+                self.register_parameter(name.replace(".", "_"), nn.Parameter(stacked.clone()))
+        # Positions added to the embeddings: a trainable table where the model learns one, the
+        # sinusoidal table where it uses that, zeros elsewhere (a zero flag keeps those at zero).
+        learned = torch.zeros(len(models), self.max_len, self.dim)
+        fixed = torch.zeros(len(models), self.max_len, self.dim)
+        for index, m in enumerate(models):
+            if m.encoding == "learned":
+                learned[index] = m.position.embedding.weight.detach()
+            elif m.encoding == "sinusoidal":
+                fixed[index] = m.position.encoding
+        self.learned_positions = nn.Parameter(learned)  # (M, max_len, D)
+        self.register_buffer("fixed_positions", fixed, persistent=False)  # (M, max_len, D)
+        encodings = [m.encoding for m in models]
+        for name, flag in (("is_learned", [e == "learned" for e in encodings]),
+                           ("is_rope", [e == "rope" for e in encodings]),
+                           ("is_alibi", [e == "alibi" for e in encodings]),
+                           ("is_causal", [m.causal for m in models])):
+            self.register_buffer(name, torch.tensor(flag), persistent=False)  # (M,) bool: which models use what
+
+    def _linear(self, x, name):
+        weight, bias = getattr(self, name + "_weight"), getattr(self, name + "_bias")  # (M, out, in), (M, out)
+        out = torch.baddbmm(bias[:, None], x.flatten(1, -2), weight.transpose(1, 2))  # (M, B*L, out)
+        return out.view(*x.shape[:-1], -1)  # (M, B, L, out)
+
+    def _norm(self, x, name):
+        weight, bias = getattr(self, name + "_weight"), getattr(self, name + "_bias")  # (M, D) each
+        return F.layer_norm(x, (self.dim,)) * weight[:, None, None] + bias[:, None, None]
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        num_models = len(self.models)
+        if tokens.dim() == 2:
+            tokens = tokens.expand(num_models, -1, -1)
+        if tokens.dim() != 3 or tokens.shape[0] != num_models or tokens.is_floating_point():
+            raise ValueError(f"tokens must be integer ids of shape ({num_models}, batch, length) or (batch, length), "
+                             f"got {tuple(tokens.shape)} {tokens.dtype}")
+        _, batch, length = tokens.shape
+        if length > self.max_len:
+            raise ValueError(f"the models were built for at most max_len={self.max_len} positions, got {length}")
+        x = self.embed_weight[torch.arange(num_models, device=tokens.device)[:, None, None], tokens]  # (M, B, L, D)
+        positions = self.learned_positions * self.is_learned[:, None, None] + self.fixed_positions  # (M, P, D)
+        x = x + positions[:, None, :length]  # (M, B, L, D)
+        # The attention layer: PositionalSelfAttention with a model dimension in front.
+        h = self._linear(self._norm(x, "norm1"), "attention_qkv")  # (M, B, L, 3D)
+        q, k, v = h.view(num_models, batch, length, 3, self.num_heads, self.head_dim).permute(3, 0, 1, 4, 2, 5)
+        # q, k, v: (M, B, H, L, hd) each
+        if self.is_rope.any():  # rotate the queries and keys of the RoPE models only
+            rope = self.is_rope.nonzero()[:, 0]
+            q, k = q.index_copy(0, rope, apply_rotary(q[rope])), k.index_copy(0, rope, apply_rotary(k[rope]))
+        # ALiBi's bias and the causal mask (as -inf) of each model, added to its scores in one go.
+        bias = self.is_alibi[:, None, None, None] * alibi_bias(self.num_heads, length, device=x.device)  # (M, H, L, L)
+        future = ~causal_mask(length, device=x.device)  # (L, L): True where j > i
+        bias = bias.masked_fill(self.is_causal[:, None, None, None] & future, float("-inf")).to(x.dtype)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim) + bias[:, None]  # (M, B, H, L, L)
+        weights = torch.softmax(scores, dim=-1)  # every query may attend at least to itself: no empty row
+        out = (weights @ v).transpose(2, 3).reshape(num_models, batch, length, self.dim)  # (M, B, L, D)
+        x = x + self._linear(out, "attention_out_proj")
+        # The MLP, then the average over positions and the read-out.
+        h = F.gelu(self._linear(self._norm(x, "norm2"), "mlp_0"))  # (M, B, L, 2D)
+        x = x + self._linear(h, "mlp_2")  # (M, B, L, D)
+        return self._linear(x.mean(dim=2, keepdim=True), "readout")[:, :, 0]  # (M, B, C)
+
+    def unstack(self) -> list:
+        """Copy each model's trained slice back into its ``OrderClassifier``; return the models (in eval mode)."""
+        with torch.no_grad():
+            for index, m in enumerate(self.models):
+                for name, p in m.named_parameters():
+                    if name == "position.embedding.weight":
+                        p.copy_(self.learned_positions[index])
+                    else:
+                        p.copy_(getattr(self, name.replace(".", "_"))[index])
+                m.eval()
+        return self.models

@@ -1,5 +1,6 @@
 """Tests for helpers.positional: formulas, the RoPE relative property, ALiBi, shapes, errors."""
 
+import copy
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from helpers.positional import (
     ENCODINGS,
     LearnedPositionalEmbedding,
     OrderClassifier,
+    OrderClassifierStack,
     PositionalSelfAttention,
     SinusoidalPositionalEncoding,
     alibi_bias,
@@ -309,3 +311,104 @@ def test_order_classifier_errors():
         OrderClassifier(8, 2, "relative")
     with pytest.raises(ValueError, match="integer ids"):
         OrderClassifier(8, 2)(torch.randn(2, 5))
+
+
+def test_order_classifier_mask_restricts_attention():
+    torch.manual_seed(0)
+    model = OrderClassifier(8, 2, "rope", dim=16, num_heads=2)
+    tokens = torch.randint(0, 8, (3, 10))
+    everything = torch.ones(10, 10, dtype=torch.bool)
+    assert_close(model(tokens, mask=everything), model(tokens))
+    diagonal = torch.eye(10, dtype=torch.bool)  # each token sees only itself: order is invisible again
+    assert_close(model(tokens.flip(1), mask=diagonal), model(tokens, mask=diagonal))
+
+
+# --------------------------------------------------------------------------------------------
+# OrderClassifierStack: many models trained as one
+# --------------------------------------------------------------------------------------------
+
+VARIANTS = [(encoding, False) for encoding in ENCODINGS] + [("alibi", True), ("none", True), ("rope", True)]
+
+
+def _models(seeds=(0, 1), **sizes):
+    models = []
+    for encoding, causal in VARIANTS:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            models.append(OrderClassifier(8, 3, encoding, causal=causal, max_len=24, **sizes))
+    return models
+
+
+@pytest.mark.parametrize("sizes", [{"dim": 16, "num_heads": 2}, {"dim": 12, "num_heads": 3}])
+def test_stack_computes_what_each_model_computes(sizes):
+    models = _models(**sizes)
+    stack = OrderClassifierStack(models)
+    tokens = torch.randint(0, 8, (len(models), 5, 11))
+    logits = stack(tokens)
+    assert logits.shape == (len(models), 5, 3)
+    for index, model in enumerate(models):
+        assert_close(logits[index], model(tokens[index]))
+    shared = tokens[0]  # one batch for every model
+    for index, model in enumerate(models):
+        assert_close(stack(shared)[index], model(shared))
+
+
+def test_stack_gives_each_model_its_own_gradient():
+    models = _models(seeds=(3,), dim=16, num_heads=2)
+    stack = OrderClassifierStack(models)
+    tokens, labels = torch.randint(0, 8, (len(models), 4, 9)), torch.randint(0, 3, (len(models), 4))
+    loss = torch.nn.functional.cross_entropy(stack(tokens).transpose(1, 2), labels, reduction="none").mean(1).sum()
+    loss.backward()
+    for index, model in enumerate(models):
+        torch.nn.functional.cross_entropy(model(tokens[index]), labels[index]).backward()
+        assert_close(stack.attention_qkv_weight.grad[index], model.attention.qkv.weight.grad)
+        assert_close(stack.embed_weight.grad[index], model.embed.weight.grad)
+        if model.encoding == "learned":
+            assert_close(stack.learned_positions.grad[index], model.position.embedding.weight.grad)
+        else:  # no learned table: its slice gets no gradient at all
+            assert not stack.learned_positions.grad[index].any()
+
+
+def test_stack_trains_like_the_models_one_by_one_and_unstacks():
+    models = _models(seeds=(0,), dim=16, num_heads=2)
+    copies = [copy.deepcopy(m) for m in models]
+    stack = OrderClassifierStack(models)
+    optimizer = torch.optim.AdamW(stack.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randint(0, 8, (len(models), 4, 9), generator=generator),
+                torch.randint(0, 3, (len(models), 4), generator=generator)) for _ in range(3)]
+    for tokens, labels in batches:
+        loss = torch.nn.functional.cross_entropy(stack(tokens).transpose(1, 2), labels, reduction="none").mean(1).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    trained = stack.unstack()
+    probe = torch.randint(0, 8, (6, 9), generator=generator)
+    assert all(a is b for a, b in zip(trained, models, strict=True)) and not any(m.training for m in trained)
+    for index, model in enumerate(copies):
+        one = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        for tokens, labels in batches:
+            loss = torch.nn.functional.cross_entropy(model(tokens[index]), labels[index])
+            one.zero_grad()
+            loss.backward()
+            one.step()
+        model.eval()
+        # Compare what the models compute, not every parameter: the keys' bias has a zero gradient
+        # in theory (softmax ignores a shift shared by all keys), so AdamW turns rounding noise into
+        # steps that differ between the two runs without changing any output.
+        assert_close(trained[index](probe), model(probe), atol=1e-4, rtol=1e-4)
+        if model.encoding == "learned":  # positions never seen keep their start exactly
+            unseen = trained[index].position.embedding.weight[9:]
+            assert torch.equal(unseen, copies[index].position.embedding.weight[9:])
+
+
+def test_stack_errors():
+    with pytest.raises(TypeError, match="OrderClassifier"):
+        OrderClassifierStack([])
+    with pytest.raises(ValueError, match="same"):
+        OrderClassifierStack([OrderClassifier(8, 2, dim=16, num_heads=2), OrderClassifier(8, 2, dim=16, num_heads=4)])
+    stack = OrderClassifierStack([OrderClassifier(8, 2, dim=16, num_heads=2, max_len=10)] * 2)
+    with pytest.raises(ValueError, match=r"\(2, batch, length\)"):
+        stack(torch.randint(0, 8, (3, 4, 5)))
+    with pytest.raises(ValueError, match="max_len=10"):
+        stack(torch.randint(0, 8, (4, 11)))
