@@ -461,6 +461,14 @@ class Transformer(nn.Module):
             self._check_tokens("tgt", tgt, self.tgt_vocab_size)
         elif offset + tgt.shape[1] > self.max_len:
             raise ValueError(f"decoding position {offset + tgt.shape[1]} but max_len is {self.max_len}")
+        return self._decode(tgt, memory, memory_mask, cache=cache, need_weights=need_weights)
+
+    def _decode(self, tgt, memory, memory_mask=None, *, cache=None, need_weights=False):
+        # decode without the checks on token ids: greedy_decode feeds ids the model produced itself,
+        # and checking their range (tokens.min()) would make a GPU wait for the CPU at every step.
+        offset = 0 if cache is None else cache.length
+        if offset + tgt.shape[1] > self.max_len:
+            raise ValueError(f"decoding position {offset + tgt.shape[1]} but max_len is {self.max_len}")
         x = self._embed(self.tgt_embedding, tgt, offset)
         return self.head(self.decoder(x, memory, memory_mask, cache=cache, need_weights=need_weights))
 
@@ -531,9 +539,9 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, *, bos_id
     cache = model.new_cache() if use_cache else None
     for _ in range(max_len):
         if use_cache:
-            logits = model.decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
+            logits = model._decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
         else:
-            logits = model.decode(tokens, memory, memory_mask)  # (B, t, V): the whole prefix again
+            logits = model._decode(tokens, memory, memory_mask)  # (B, t, V): the whole prefix again
         next_token = logits[:, -1].argmax(dim=-1)  # (B,)
         if eos_id is not None:
             next_token = next_token.masked_fill(finished, model.pad_id)
