@@ -24,6 +24,8 @@ Public API
 - ``greedy_decode(model, src, max_len, *, bos_id, eos_id=None, use_cache=True) -> tokens``.
 - ``Seq2SeqTransformer(source_vocab, target_vocab, **options)``: the model behind the interface of
   ``helpers.recurrent.Seq2Seq``, so notebook 09 trains and scores both with the same code.
+- ``linear_warmup(optimizer, warmup_steps) -> scheduler``: learning-rate warm-up that advances by
+  itself at every ``optimizer.step()``, so ``helpers.train.fit(..., optimizer=optimizer)`` uses it.
 
 Conventions
 -----------
@@ -62,6 +64,7 @@ __all__ = [
     "Transformer",
     "greedy_decode",
     "Seq2SeqTransformer",
+    "linear_warmup",
 ]
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -458,6 +461,14 @@ class Transformer(nn.Module):
             self._check_tokens("tgt", tgt, self.tgt_vocab_size)
         elif offset + tgt.shape[1] > self.max_len:
             raise ValueError(f"decoding position {offset + tgt.shape[1]} but max_len is {self.max_len}")
+        return self._decode(tgt, memory, memory_mask, cache=cache, need_weights=need_weights)
+
+    def _decode(self, tgt, memory, memory_mask=None, *, cache=None, need_weights=False):
+        # decode without the checks on token ids: greedy_decode feeds ids the model produced itself,
+        # and checking their range (tokens.min()) would make a GPU wait for the CPU at every step.
+        offset = 0 if cache is None else cache.length
+        if offset + tgt.shape[1] > self.max_len:
+            raise ValueError(f"decoding position {offset + tgt.shape[1]} but max_len is {self.max_len}")
         x = self._embed(self.tgt_embedding, tgt, offset)
         return self.head(self.decoder(x, memory, memory_mask, cache=cache, need_weights=need_weights))
 
@@ -468,6 +479,32 @@ class Transformer(nn.Module):
     def new_cache(self) -> KVCache:
         """An empty key/value cache for ``decode``."""
         return KVCache(len(self.decoder.layers))
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate warm-up
+# --------------------------------------------------------------------------------------------
+
+
+def linear_warmup(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Raise the learning rate linearly from ``lr / warmup_steps`` to ``lr`` over the first
+    ``warmup_steps`` optimizer steps, then hold it (the 2017 paper warmed up, then decayed).
+
+    The returned scheduler steps itself after every ``optimizer.step()`` (a step post-hook), so a
+    training loop that knows nothing about schedules, ``helpers.train.fit(...,
+    optimizer=optimizer)``, applies it. Step ``k`` (counting from 1) runs at
+    ``lr * min(1, k / warmup_steps)``.
+
+    Why warm up: at initialization a post-norm stack's gradients are badly scaled (Xiong et al.,
+    2020), and Adam's first updates, taken at the full learning rate, can throw the weights where
+    training never recovers. Small steps first let the network reach a region where the full
+    rate is safe. Notebook 08 measures it.
+    """
+    if not isinstance(warmup_steps, int) or warmup_steps < 1:
+        raise ValueError(f"warmup_steps must be a positive integer, got {warmup_steps!r}")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: min(1.0, (done + 1) / warmup_steps))
+    optimizer.register_step_post_hook(lambda *_: scheduler.step())
+    return scheduler
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,9 +539,9 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, *, bos_id
     cache = model.new_cache() if use_cache else None
     for _ in range(max_len):
         if use_cache:
-            logits = model.decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
+            logits = model._decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
         else:
-            logits = model.decode(tokens, memory, memory_mask)  # (B, t, V): the whole prefix again
+            logits = model._decode(tokens, memory, memory_mask)  # (B, t, V): the whole prefix again
         next_token = logits[:, -1].argmax(dim=-1)  # (B,)
         if eos_id is not None:
             next_token = next_token.masked_fill(finished, model.pad_id)

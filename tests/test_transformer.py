@@ -272,3 +272,23 @@ def test_errors_name_the_shapes():
     with pytest.raises(ValueError, match="need_weights"):
         model.decode(torch.ones(1, 1, dtype=torch.long), memory, memory_mask, cache=model.new_cache(),
                      need_weights=True)
+
+
+def test_linear_warmup_raises_the_rate_at_every_optimizer_step_then_holds_it():
+    from helpers.train import fit
+    from helpers.transformer import linear_warmup
+
+    model = torch.nn.Linear(3, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    linear_warmup(optimizer, 4)
+    seen = []
+    batch = (torch.randn(8, 3), torch.randn(8, 1))
+
+    def loss_fn(model, batch):
+        seen.append(optimizer.param_groups[0]["lr"])  # the rate the coming step will use
+        return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+
+    fit(model, [batch], loss_fn, steps=6, optimizer=optimizer)
+    assert seen == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="warmup_steps"):
+        linear_warmup(optimizer, 0)
