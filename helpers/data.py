@@ -214,10 +214,15 @@ def batch_sampler(pairs, batch_size: int = 64, seed: int = 0):
 # --------------------------------------------------------------------------------------------
 
 CLIP_CLASSES = ("low tone", "high tone", "rising chirp", "falling chirp")
+# The clips' defaults, exported so that a notebook can say them without hard-coding them.
+SAMPLE_RATE = 8000  # samples per second
+CLIP_LENGTH = 2048  # samples per clip (0.256 s)
+EVENT_LENGTH = 192  # samples of the event (24 ms)
+FRAME_LENGTH = 64  # samples per frame of ``frames`` (8 ms): CLIP_LENGTH // FRAME_LENGTH = 32 frames
 
 
-def tone_burst_clips(num: int, *, length: int = 2048, event_length: int = 192, noise: float = 1.0,
-                     amplitude: float = 1.0, sample_rate: int = 8000, seed: int = 0):
+def tone_burst_clips(num: int, *, length: int = CLIP_LENGTH, event_length: int = EVENT_LENGTH, noise: float = 1.0,
+                     amplitude: float = 1.0, sample_rate: int = SAMPLE_RATE, seed: int = 0):
     """Clips of noise with one short event at a random time; the label says which event.
 
     The four events (``CLIP_CLASSES``) all sweep or sit within 800-2400 Hz, so the classes
@@ -260,11 +265,12 @@ def tone_burst_clips(num: int, *, length: int = 2048, event_length: int = 192, n
     return signals, labels, starts
 
 
-def frames(signals: torch.Tensor, frame_length: int = 64) -> torch.Tensor:
+def frames(signals: torch.Tensor, frame_length: int = FRAME_LENGTH) -> torch.Tensor:
     """Cut ``(batch, samples)`` into the magnitude spectra of non-overlapping frames.
 
     Returns ``(batch, frames, frame_length // 2 + 1)``: one short spectrum per frame, the
-    "spectrogram" a model attends over.
+    "spectrogram" a model attends over. Bin ``k`` of a frame is the frequency
+    ``k * sample_rate / frame_length`` (0 to half the sample rate: 125 Hz apart at the defaults).
     """
     if signals.dim() != 2 or signals.shape[1] % frame_length:
         raise ValueError(f"signals must be (batch, samples) with samples a multiple of frame_length={frame_length}, "

@@ -124,7 +124,9 @@ class DigitCNN(nn.Module):
     """Two 3x3 convolutions, optional channel attention, then a pooling over positions, then a linear layer.
 
     The convolutions keep the image size, so the feature map has one position per pixel and the
-    spatial weights can be drawn over the input.
+    spatial weights can be drawn over the input. Each position sees a 5x5 window of pixels (the
+    receptive field of two 3x3 convolutions); the pooling is global, over all positions. With
+    ``pool="mean"`` this is a small global-average-pooling CNN.
 
     Args:
         pool: ``"attention"`` (``AttentionPool2d``) or ``"mean"`` (global average pooling).
@@ -266,8 +268,8 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
     return fit(model, draw, loss_fn, steps=steps, lr=lr, evaluate=evaluate, eval_every=eval_every if evaluate else 0)
 
 
-def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: bool = False, steps: int = 400,
-                    lr: float = 1e-2, seed: int = 0, device=None):
+def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: bool = False, steps: int = 200,
+                    lr: float = 1e-2, seed: int = 0, device=None, eval_every: int = 100):
     """Build a ``DigitCNN`` (seeded) and train it on ``helpers.data.digits_split()``.
 
     Args:
@@ -277,6 +279,10 @@ def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: b
         steps: optimizer steps (batches of 64); lr: AdamW's learning rate.
         seed: seeds the initial weights and the batches.
         device: where to train (default: the CPU).
+        eval_every: record the validation accuracy every this many steps (and at the end).
+
+    Notebooks 04 and 11 both train this CNN with these defaults (200 steps at 0.01, batches of
+    64), so the two notebooks' CNNs are the same experiment.
 
     Returns:
         ``(model, history)``; ``history["eval"][-1]`` is the final validation accuracy.
@@ -289,5 +295,5 @@ def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: b
     if device is not None:
         model = model.to(device)
     history = train_classifier(model, train_images, train_labels, valid_inputs=valid_images,
-                               valid_labels=valid_labels, steps=steps, lr=lr, seed=seed)
+                               valid_labels=valid_labels, steps=steps, lr=lr, seed=seed, eval_every=eval_every)
     return model, history

@@ -12,7 +12,8 @@ Reads top to bottom:
 - ``PatchEmbedding``: patchify, then a linear projection (the same as a stride-``p`` convolution);
 - ``VisionTransformer``: class token + positions + encoder layers + head, with ``attention_maps``;
 - ``attention_rollout``: attention composed across layers, residual connections included;
-- ``occlusion``: how much the model's confidence drops when each patch is blanked out;
+- ``occlusion``: how much the model's belief in the label drops when each patch is replaced;
+- ``rank_correlation``: Spearman's correlation between two maps (average ranks for ties);
 - ``draw_overlays``: maps drawn over the images.
 
 Shapes: images are ``(batch, channels, height, width)``; patches are numbered row by row.
@@ -24,7 +25,8 @@ from torch import nn
 
 from helpers.transformer import EncoderLayer
 
-__all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout", "occlusion", "draw_overlays"]
+__all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout", "occlusion", "average_ranks",
+           "rank_correlation", "draw_overlays"]
 
 
 def _check_images(images, patch_size):
@@ -188,11 +190,19 @@ def attention_rollout(weights: torch.Tensor, *, residual: bool = True) -> torch.
 
 @torch.no_grad()
 def occlusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, patch_size: int, *,
-              fill: float = 0.0) -> torch.Tensor:
-    """How much the probability of ``labels`` drops when each patch is replaced by ``fill``.
+              fill: float | torch.Tensor = 0.0, measure: str = "probability") -> torch.Tensor:
+    """How much the model's belief in ``labels`` drops when each patch is replaced by ``fill``.
 
-    A direct test of what the prediction *depends on*, with no reference to attention: blank one
-    patch, run the model again, compare. Positive = the patch supported the label.
+    A direct test of what the prediction *depends on*, with no reference to attention: replace
+    one patch, run the model again, compare. Positive = the patch supported the label.
+
+    Args:
+        fill: what an occluded patch shows: a number, or an image ``(channels, H, W)`` (for
+            example the mean training image) whose pixels replace the patch's. A blank (0) fill
+            ties occlusion to ink: blanking an empty patch changes nothing.
+        measure: ``"probability"`` (drop in the label's softmax probability; it saturates near 1
+            for a confident model), ``"log_prob"`` (drop in its log-probability) or ``"logit"``
+            (drop in its logit).
 
     Shape:
         - images: ``(batch, channels, H, W)``; labels: ``(batch,)``
@@ -201,20 +211,68 @@ def occlusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, patc
     _check_images(images, patch_size)
     if labels.shape != images.shape[:1]:
         raise ValueError(f"labels must be (batch,) = ({len(images)},), got shape {tuple(labels.shape)}")
+    readers = {"probability": lambda logits: F.softmax(logits, dim=-1), "log_prob": lambda logits:
+               F.log_softmax(logits, dim=-1), "logit": lambda logits: logits}
+    if measure not in readers:
+        raise ValueError(f"measure must be one of {sorted(readers)}, got {measure!r}")
+    read = readers[measure]
+    batch, channels, height, width = images.shape
+    fill = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+    if fill.dim() not in (0, 3) or (fill.dim() == 3 and tuple(fill.shape) != (channels, height, width)):
+        raise ValueError(f"fill must be a number or an image ({channels}, {height}, {width}), "
+                         f"got shape {tuple(fill.shape)}")
+    fill = fill.expand(channels, height, width)
     was_training = model.training
     model.eval()
-    batch, _, height, width = images.shape
     cols = width // patch_size
     num_patches = (height // patch_size) * cols
-    base = F.softmax(model(images), dim=-1).gather(1, labels[:, None])  # (B, 1)
+    base = read(model(images)).gather(1, labels[:, None])  # (B, 1)
     occluded = images.repeat_interleave(num_patches, dim=0).clone()  # (B*N, C, H, W): one copy per patch
     for index in range(num_patches):
         row, col = divmod(index, cols)
-        occluded[index::num_patches, :, row * patch_size:(row + 1) * patch_size,
-                 col * patch_size:(col + 1) * patch_size] = fill
-    probs = F.softmax(model(occluded), dim=-1).view(batch, num_patches, -1)  # (B, N, classes)
+        rows, columns = slice(row * patch_size, (row + 1) * patch_size), slice(col * patch_size, (col + 1) * patch_size)
+        occluded[index::num_patches, :, rows, columns] = fill[:, rows, columns]
+    values = read(model(occluded)).view(batch, num_patches, -1)  # (B, N, classes)
     model.train(was_training)
-    return base - probs.gather(2, labels[:, None, None].expand(batch, num_patches, 1)).squeeze(-1)  # (B, N)
+    return base - values.gather(2, labels[:, None, None].expand(batch, num_patches, 1)).squeeze(-1)  # (B, N)
+
+
+def average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks along the last dimension, 0 for the smallest, ties sharing their average rank.
+
+    ``[3., 1., 1., 2.]`` -> ``[3.0, 0.5, 0.5, 2.0]``: the two 1s would take ranks 0 and 1, so each
+    gets 0.5. (``argsort().argsort()`` would break the tie arbitrarily.)
+    """
+    values = values.detach().float()
+    smaller = (values[..., None, :] < values[..., :, None]).sum(-1).float()  # (..., n): how many are below
+    equal = (values[..., None, :] == values[..., :, None]).sum(-1).float()  # (..., n): ties, itself included
+    return smaller + (equal - 1) / 2
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Spearman's rank correlation between the rows of ``a`` and ``b``, with average ranks for ties.
+
+    Args:
+        a, b: ``(n, items)``.
+        mask: optional bool ``(n, items)``: rank and correlate only the True items of each row
+            (say, the inked patches). A row with fewer than 2 items, or with all ranks tied, gives NaN.
+
+    Returns:
+        ``(n,)``: 1 = the same order, 0 = unrelated, -1 = reversed.
+    """
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"a and b must both be (n, items), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if mask is None:
+        mask = torch.ones_like(a, dtype=torch.bool)
+    if mask.shape != a.shape:
+        raise ValueError(f"mask must be {tuple(a.shape)}, got {tuple(mask.shape)}")
+    out = []
+    for row_a, row_b, keep in zip(a, b, mask, strict=True):
+        ranks = [average_ranks(row[keep]) for row in (row_a, row_b)]
+        ranks = [r - r.mean() for r in ranks]
+        denominator = ranks[0].norm() * ranks[1].norm()
+        out.append((ranks[0] * ranks[1]).sum() / denominator if denominator > 0 else torch.tensor(float("nan")))
+    return torch.stack(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,14 +280,20 @@ def occlusion(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, patc
 # --------------------------------------------------------------------------------------------
 
 
-def draw_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float = 1.5):
+def draw_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float = 1.5, labels: dict | None = None):
     """One row per image: the image, then each ``(batch, grid, grid)`` map with the digit's outline on top.
+
+    Each column has ONE colour scale for all its rows, drawn as a labelled colorbar under it, so
+    a near-uniform map looks pale and a peaked one bright. A column whose values are all >= 0 runs
+    from 0 to its largest value (``magma``); a column with negative values uses a diverging scale
+    centred at 0 (``RdBu_r``: red = positive, blue = negative), so nothing is clipped. The cyan
+    outline is the digit's strokes (ink >= 0.4).
 
     Args:
         images: ``(batch, 1, H, W)``.
-        maps: ``{column title: (batch, g, g) tensor}``; each map is stretched over the image and
-            scaled to its own maximum, per image (negative values count as 0).
+        maps: ``{column title: (batch, g, g) tensor}``, stretched over the image.
         titles: optional row labels (e.g. the labels).
+        labels: optional ``{column title: colorbar label}``.
 
     Returns the figure.
     """
@@ -237,25 +301,35 @@ def draw_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float 
 
     images = images.detach().float().cpu()
     batch, _, height, width = images.shape
-    fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch), squeeze=False)
+    fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch + 0.9),
+                             squeeze=False, layout="constrained")
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)
     for row in range(batch):
         axes[row, 0].imshow(images[row, 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[row, 0].contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper",
+                             extent=extent)
         if titles is not None:
             axes[row, 0].set_ylabel(str(titles[row]))
-        for col, (name, values) in enumerate(maps.items(), start=1):
+    axes[0, 0].set_title("digit", fontsize=9)
+    for col, (name, values) in enumerate(maps.items(), start=1):
+        values = values.detach().float().cpu()
+        low, high = float(values.min()), float(values.max())
+        if low < 0:
+            bound = max(-low, high, 1e-12)
+            scale = dict(cmap="RdBu_r", vmin=-bound, vmax=bound)
+        else:
+            scale = dict(cmap="magma", vmin=0, vmax=max(high, 1e-12))
+        for row in range(batch):
             ax = axes[row, col]
-            heat = values[row].detach().float().cpu().clamp(min=0)
-            ax.imshow(heat / heat.max().clamp(min=1e-12), cmap="magma", extent=extent, interpolation="nearest",
-                      vmin=0, vmax=1)
-            # The strokes' outline, so the map can be read against the digit.
+            image = ax.imshow(values[row], extent=extent, interpolation="nearest", **scale)
             ax.contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper", extent=extent)
             ax.set_xlim(extent[:2])
             ax.set_ylim(extent[2:])
-            if row == 0:
-                ax.set_title(name, fontsize=9)
+        axes[0, col].set_title(name, fontsize=9)
+        bar = fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.9, aspect=12)
+        bar.set_label((labels or {}).get(name, name), fontsize=8)
+        bar.ax.tick_params(labelsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
     return fig

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers.train import count_parameters
-from helpers.vision import PatchEmbedding, VisionTransformer, attention_rollout, occlusion, patchify
+from helpers.vision import (PatchEmbedding, VisionTransformer, attention_rollout, average_ranks, occlusion, patchify,
+                            rank_correlation)
 
 
 @given(batch=st.integers(1, 3), channels=st.integers(1, 3), rows=st.integers(1, 4), cols=st.integers(1, 4),
@@ -126,3 +127,44 @@ def test_occlusion_finds_the_only_patch_that_matters():
     assert torch.equal(images, torch.ones(2, 1, 4, 4))  # inputs untouched
     with pytest.raises(ValueError, match=r"labels must be \(batch,\)"):
         occlusion(_LooksAtTopLeft(), images, torch.tensor([1]), patch_size=2)
+
+
+def test_occlusion_fill_and_measures():
+    images = torch.ones(2, 1, 4, 4)
+    labels = torch.tensor([1, 1])
+    model = _LooksAtTopLeft()
+    # Filling with the image itself changes nothing, whatever the measure.
+    for measure in ("probability", "log_prob", "logit"):
+        torch.testing.assert_close(occlusion(model, images, labels, 2, fill=images[0], measure=measure),
+                                   torch.zeros(2, 4))
+    # The logit drop is exact: the top-left patch holds 4 ink, weighted by 4.
+    logit_drops = occlusion(model, images, labels, 2, measure="logit")
+    torch.testing.assert_close(logit_drops[:, 0], torch.full((2,), 16.0))
+    # The log-probability does not saturate where the probability does.
+    probability = occlusion(model, images, labels, 2)[:, 0]
+    log_prob = occlusion(model, images, labels, 2, measure="log_prob")[:, 0]
+    assert (log_prob > probability).all()
+    with pytest.raises(ValueError, match="measure must be one of"):
+        occlusion(model, images, labels, 2, measure="odds")
+    with pytest.raises(ValueError, match=r"fill must be a number or an image \(1, 4, 4\)"):
+        occlusion(model, images, labels, 2, fill=torch.zeros(4, 4))
+
+
+def test_average_ranks_share_ties():
+    torch.testing.assert_close(average_ranks(torch.tensor([3.0, 1.0, 1.0, 2.0])), torch.tensor([3.0, 0.5, 0.5, 2.0]))
+    torch.testing.assert_close(average_ranks(torch.zeros(2, 3)), torch.ones(2, 3))
+
+
+def test_rank_correlation_matches_spearman_with_ties_and_mask():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 4, (5, 9), generator=generator).float()  # many ties
+    b = torch.randn(5, 9, generator=generator)
+    mask = torch.rand(5, 9, generator=generator) > 0.3
+    got = rank_correlation(a, b, mask)
+    for row in range(5):
+        keep = mask[row]
+        expected = scipy_stats.spearmanr(a[row, keep].numpy(), b[row, keep].numpy()).statistic
+        torch.testing.assert_close(got[row].item(), float(expected), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rank_correlation(b, -b), -torch.ones(5))
+    assert torch.isnan(rank_correlation(torch.zeros(1, 4), torch.randn(1, 4)))[0]
