@@ -33,7 +33,8 @@ __all__ = [
     "PAD", "BOS", "EOS", "DIGIT_WORDS", "Vocab", "SOURCE_VOCAB", "TARGET_VOCAB",
     "tokenize_source", "tokenize_target", "make_pairs", "translation_split", "translation_dev", "Seq2SeqBatch",
     "collate",
-    "batch_sampler", "tone_burst_clips", "frames", "CLIP_CLASSES", "digits_split",
+    "batch_sampler", "tone_burst_clips", "frames", "CLIP_CLASSES", "SAMPLE_RATE", "CLIP_LENGTH", "EVENT_LENGTH",
+    "FRAME_LENGTH", "digits_split",
 ]
 
 # --------------------------------------------------------------------------------------------
