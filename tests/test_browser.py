@@ -36,8 +36,8 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 # Notebooks the test runs, in this order: 01 (with its slider) and the slowest ones. The whole
 # test should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook
 # 3-13 s to open it and start its kernel, plus its run time (artifacts/browser/durations.txt has
-# them). tools/run_notebooks.py on an idle 2-core machine: 09 52 s, 08 48 s, 03 45 s, 04 33 s,
-# 11 33 s, 06 31 s, 07 25 s, 05 23 s, 10 22 s, 02 17 s, 01 11 s: all eleven would take ~6 minutes.
+# them). tools/run_notebooks.py on an idle 2-core machine: 08 74 s, 03 56 s, 09 56 s, 04 48 s,
+# 11 39 s, 12 39 s, 06 25 s, 07 23 s, 10 23 s, 05 19 s, 02 17 s, 01 13 s: all twelve ~7 minutes.
 BROWSER_NOTEBOOKS = [
     "01_attention_as_soft_lookup.ipynb",
     "03_seq2seq_with_attention.ipynb",
