@@ -36,3 +36,11 @@ def test_every_printout_is_masked_the_same_way():
         assert masked(f"took {text} in all") == "took TIME (timed) in all", text
     # Plain numbers are compared, not masked.
     assert masked("accuracy 0.93 at 12 ms") == "accuracy 0.93 at 12 ms"
+
+
+def test_median_time_on_the_cpu_counts_processor_time_not_sleep():
+    # Sleeping costs wall time but no processor time: the CPU clock must not count it.
+    import time
+
+    assert timing.median_time(lambda: time.sleep(0.05), repeat=1, warmup=0, device="cpu") < 0.02
+    assert timing.median_time(lambda: time.sleep(0.05), repeat=1, warmup=0) >= 0.05

@@ -7,8 +7,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers.train import count_parameters
-from helpers.vision import (PatchEmbedding, VisionTransformer, attention_rollout, average_ranks, occlusion, patchify,
-                            rank_correlation)
+from helpers.vision import (
+    PatchEmbedding,
+    VisionTransformer,
+    attention_rollout,
+    average_ranks,
+    occlusion,
+    patchify,
+    rank_correlation,
+)
 
 
 @given(batch=st.integers(1, 3), channels=st.integers(1, 3), rows=st.integers(1, 4), cols=st.integers(1, 4),
