@@ -25,13 +25,13 @@ from helpers.transformer import Transformer, greedy_decode  # noqa: E402
 
 TARGET = 3.0
 VOCAB, SOURCE_LENGTH, BOS = 32, 16, 1
-D_MODEL, DIM_FEEDFORWARD = 256, 1024
+EMBED_DIM, DIM_FEEDFORWARD = 256, 1024
 
 
 def _decoders(tokens: int, device) -> dict:
     """``use_cache -> (lambda: generated tokens)`` for one seeded model and source."""
     torch.manual_seed(0)
-    model = Transformer(VOCAB, VOCAB, d_model=D_MODEL, dim_feedforward=DIM_FEEDFORWARD,
+    model = Transformer(VOCAB, VOCAB, embed_dim=EMBED_DIM, dim_feedforward=DIM_FEEDFORWARD,
                         max_len=max(tokens + 1, SOURCE_LENGTH))
     model = model.to(device).eval()
     src = torch.randint(2, VOCAB, (1, SOURCE_LENGTH), generator=torch.Generator().manual_seed(0)).to(device)

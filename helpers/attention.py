@@ -29,51 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.checks import check_float, check_mask, check_positive_int, shape_of
+
 __all__ = [
     "masked_softmax",
     "scaled_dot_product_attention",
     "causal_mask",
     "sliding_window_mask",
     "padding_mask",
-    "check_mask",
+    "key_mask",
+    "split_heads",
+    "merge_heads",
+    "KVCache",
     "MultiHeadAttention",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Checks at the boundary: errors a learner can act on
-# --------------------------------------------------------------------------------------------
-
-
-def _shape(t: torch.Tensor) -> tuple:
-    return tuple(t.shape)
-
-
-def check_mask(mask, target_shape, name="mask"):
-    """Raise unless ``mask`` is a bool tensor broadcastable to ``target_shape``."""
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.bool tensor (True = may attend), got {type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"{name} must be a bool tensor where True means 'may attend', got dtype {mask.dtype}; "
-            "for a 0/1 tensor use mask.bool(), for PyTorch's key_padding_mask use ~key_padding_mask"
-        )
-    try:
-        shape = torch.broadcast_shapes(mask.shape, target_shape)
-    except RuntimeError:
-        shape = None
-    if shape != torch.Size(target_shape):
-        raise ValueError(
-            f"{name} of shape {_shape(mask)} does not broadcast to the attention weights' shape "
-            f"{tuple(target_shape)}"
-        )
-
-
-def _check_float(name, t):
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,7 +62,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: 
         Weights with the shape of ``scores``. Masked positions are exactly 0; a slice with no
         position kept is all zeros (not NaN), and so is its gradient.
     """
-    _check_float("scores", scores)
+    check_float("scores", scores)
     if mask is not None:
         check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -113,41 +82,79 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: 
 # --------------------------------------------------------------------------------------------
 
 
-def causal_mask(num_queries: int, num_keys: int | None = None, device=None) -> torch.Tensor:
-    """Bool mask ``(queries, keys)`` where query ``i`` may attend to keys ``0..i``.
+def causal_mask(num_queries: int, num_keys: int | None = None, *, offset: int = 0, device=None) -> torch.Tensor:
+    """Bool mask ``(queries, keys)`` where query ``i`` may attend to keys ``0 .. i + offset``.
 
-    Aligned top-left as in PyTorch: query ``i`` sees key ``j`` exactly when ``j <= i``, also when
-    ``num_keys != num_queries``.
+    The one causal mask of the package. Query ``i`` stands at position ``i + offset`` of the
+    sequence the keys index, and sees every key up to and including its own position.
+
+    - ``offset=0`` (default) aligns top-left, as PyTorch's ``is_causal`` does: query ``i`` sees
+      key ``j`` exactly when ``j <= i``, also when ``num_keys != num_queries``.
+    - ``offset=num_keys - num_queries`` aligns bottom-right: the queries are the *last*
+      positions. That is cached decoding: ``T`` new tokens after ``past`` cached ones attend with
+      ``causal_mask(T, past + T, offset=past)``.
     """
     num_keys = num_queries if num_keys is None else num_keys
-    return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril()
+    return torch.ones(num_queries, num_keys, dtype=torch.bool, device=device).tril(offset)
 
 
-def sliding_window_mask(num_queries: int, num_keys: int | None = None, window: int = 1, device=None) -> torch.Tensor:
-    """Bool mask ``(queries, keys)``: query ``i`` may attend to the ``window`` keys ``i - window + 1 .. i``.
+def sliding_window_mask(num_queries: int, num_keys: int | None = None, window: int = 1, *, offset: int = 0,
+                        device=None) -> torch.Tensor:
+    """Bool mask ``(queries, keys)``: query ``i`` may attend to the ``window`` keys ``p - window + 1 .. p``,
+    where ``p = i + offset`` is its position.
 
-    A causal window: True where ``0 <= i - j < window``, the query's own position included, aligned
-    top-left like ``causal_mask``. ``window >= num_keys`` gives ``causal_mask`` itself.
+    A causal window: True where ``0 <= p - j < window``, the query's own position included, aligned
+    like ``causal_mask`` (top-left by default). ``window >= num_keys`` gives ``causal_mask`` itself.
     """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive int (keys each query may see, itself included), got {window!r}")
-    causal = causal_mask(num_queries, num_keys, device=device)
-    # tril(-window) keeps the keys at least `window` positions back: the ones the window drops.
-    return causal & ~causal.tril(-window)
+    check_positive_int("window", window, "keys each query may see, itself included")
+    causal = causal_mask(num_queries, num_keys, offset=offset, device=device)
+    # tril(offset - window) keeps the keys at least `window` positions back: the ones the window drops.
+    return causal & ~causal.tril(offset - window)
 
 
 def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
-    """Bool mask ``(batch, max_length)``: True at the real tokens of each padded sequence.
+    """Bool mask ``(batch, max_length)``: True at the real tokens of each right-padded sequence.
 
-    To use it as an attention mask over keys, give it room for the heads and queries:
-    ``padding_mask(lengths)[:, None, None, :]`` broadcasts to ``(batch, heads, queries, keys)``.
-    This is the opposite of PyTorch's ``key_padding_mask``, where True marks the padding.
+    This is the opposite of PyTorch's ``key_padding_mask``, where True marks the padding. As an
+    attention mask over keys, use ``key_mask(lengths)``.
     """
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
-        raise ValueError(f"lengths must be 1-D (batch,), got shape {_shape(lengths)}")
+        raise ValueError(f"lengths must be 1-D (batch,), got shape {shape_of(lengths)}")
     max_length = int(lengths.max()) if max_length is None else max_length
     return torch.arange(max_length, device=lengths.device) < lengths[:, None]
+
+
+def key_mask(lengths: torch.Tensor, num_keys: int | None = None) -> torch.Tensor:
+    """Bool mask ``(batch, 1, 1, keys)``: every head and query may attend to the real keys only.
+
+    ``padding_mask`` with room for the heads and the queries, so that it broadcasts to the
+    weights ``(batch, heads, queries, keys)``.
+    """
+    return padding_mask(lengths, num_keys)[:, None, None, :]  # (B, 1, 1, Lk)
+
+
+# --------------------------------------------------------------------------------------------
+# Heads: split the width into heads and merge them back
+# --------------------------------------------------------------------------------------------
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(batch, length, num_heads * head_dim)`` -> ``(batch, num_heads, length, head_dim)``.
+
+    Head ``h`` owns features ``h * head_dim .. (h + 1) * head_dim - 1`` of the width, as in
+    ``torch.nn.MultiheadAttention``.
+    """
+    batch, length, width = x.shape
+    if width % num_heads:
+        raise ValueError(f"a width of {width} does not split into {num_heads} heads: shape {shape_of(x)}")
+    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)  # (B, H, L, hd)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(batch, num_heads, length, head_dim)`` -> ``(batch, length, num_heads * head_dim)``: ``split_heads`` undone."""
+    batch, num_heads, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)  # (B, L, H * hd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +172,7 @@ def scaled_dot_product_attention(
     scale: float | None = None,
     dropout_p: float = 0.0,
     enable_gqa: bool = False,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(query @ key^T * scale) @ value, written out.
 
@@ -181,6 +189,8 @@ def scaled_dot_product_attention(
             share the ``G`` key/value heads in groups of ``H // G``: query head ``h`` reads
             key/value head ``h // (H // G)``, as ``torch.nn.functional.scaled_dot_product_attention
             (..., enable_gqa=True)`` does. ``G`` must divide ``H``.
+        bias: float, broadcastable to ``(..., Lq, Lk)``: added to the scores before the softmax
+            (ALiBi's distance penalty, notebook 06). A float ``attn_mask`` in PyTorch's function.
 
     Returns:
         ``output`` of shape ``(..., Lq, dv)`` and the ``weights`` it used, ``(..., Lq, Lk)``
@@ -188,9 +198,9 @@ def scaled_dot_product_attention(
         ``torch.nn.MultiheadAttention`` returns them).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
-        _check_float(name, t)
+        check_float(name, t)
         if t.dim() < 2:
-            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {_shape(t)}")
+            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {shape_of(t)}")
     if enable_gqa:
         key, value = _share_kv_heads(query, key, value)
     if not (query.dtype == key.dtype == value.dtype):
@@ -198,23 +208,30 @@ def scaled_dot_product_attention(
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"query and key must have the same number of features to be compared: "
-            f"shapes query {_shape(query)}, key {_shape(key)}"
+            f"shapes query {shape_of(query)}, key {shape_of(key)}"
         )
     if key.shape[-2] != value.shape[-2]:
         raise ValueError(
             f"key and value must have the same length (one value per key): "
-            f"shapes key {_shape(key)}, value {_shape(value)}"
+            f"shapes key {shape_of(key)}, value {shape_of(value)}"
         )
     try:
         batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            f"the leading (batch) dimensions do not broadcast: shapes query {_shape(query)}, "
-            f"key {_shape(key)}, value {_shape(value)}"
+            f"the leading (batch) dimensions do not broadcast: shapes query {shape_of(query)}, "
+            f"key {shape_of(key)}, value {shape_of(value)}"
         ) from None
     num_queries, num_keys = query.shape[-2], key.shape[-2]
     if mask is not None:
         check_mask(mask, (*batch, num_queries, num_keys))
+    if bias is not None:
+        check_float("bias", bias)
+        try:
+            torch.broadcast_shapes(bias.shape, (*batch, num_queries, num_keys))
+        except RuntimeError:
+            raise ValueError(f"bias of shape {shape_of(bias)} does not broadcast to the scores' shape "
+                             f"{(*batch, num_queries, num_keys)}") from None
     if causal:
         future = causal_mask(num_queries, num_keys, device=query.device)
         mask = future if mask is None else mask & future
@@ -222,6 +239,8 @@ def scaled_dot_product_attention(
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     # Scaling the query before the product (not the scores after) keeps float16 scores in range.
     scores = (query * scale) @ key.transpose(-2, -1)  # (..., Lq, Lk)
+    if bias is not None:
+        scores = scores + bias.to(scores.dtype)
     weights = masked_softmax(scores, mask)  # (..., Lq, Lk)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
@@ -233,11 +252,11 @@ def _share_kv_heads(query, key, value):
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() < 3:
             raise ValueError(f"enable_gqa needs a heads dimension: {name} must be (..., heads, length, features), "
-                             f"got shape {_shape(t)}")
+                             f"got shape {shape_of(t)}")
     num_heads, num_kv_heads = query.shape[-3], key.shape[-3]
     if value.shape[-3] != num_kv_heads:
-        raise ValueError(f"key and value must have the same number of heads: shapes key {_shape(key)}, "
-                         f"value {_shape(value)}")
+        raise ValueError(f"key and value must have the same number of heads: shapes key {shape_of(key)}, "
+                         f"value {shape_of(value)}")
     if num_heads % num_kv_heads != 0:
         raise ValueError(f"query has {num_heads} heads and key/value have {num_kv_heads}: the key/value heads must "
                          f"divide the query heads into equal groups (grouped-query attention)")
@@ -251,11 +270,55 @@ def _share_kv_heads(query, key, value):
 # --------------------------------------------------------------------------------------------
 
 
+class KVCache:
+    """The keys and values one attention layer keeps between decoding steps.
+
+    Generating token ``t`` needs the keys and values of tokens ``0 .. t``. Without a cache every
+    step recomputes them for the whole prefix; with one, each step projects only its new tokens
+    and appends them here. ``MultiHeadAttention(..., cache=KVCache())`` fills it:
+
+    - self-attention appends the new positions' keys/values at every call;
+    - cross-attention (``key`` given) projects the encoder's output on the first call only and
+      reuses it after, since that output does not change while decoding.
+
+    Shape:
+        - key: ``(batch, kv_heads, length, head_dim)``; value: ``(batch, kv_heads, length, head_dim)``.
+          With grouped key/value heads (``num_kv_heads < num_heads``) the cache holds only the
+          ``num_kv_heads`` heads: that is what grouping saves (notebook 13).
+    """
+
+    def __init__(self):
+        self.key: torch.Tensor | None = None
+        self.value: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """Positions cached so far."""
+        return 0 if self.key is None else self.key.shape[-2]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached keys and values."""
+        if self.key is None:
+            return 0
+        return self.key.numel() * self.key.element_size() + self.value.numel() * self.value.element_size()
+
+    def append(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add new positions' ``(batch, kv_heads, new, head_dim)`` keys/values; return all of them."""
+        if self.key is not None:
+            key = torch.cat([self.key, key], dim=-2)  # (B, G, past + new, hd)
+            value = torch.cat([self.value, value], dim=-2)  # (B, G, past + new, hd)
+        self.key, self.value = key, value
+        return key, value
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention, batch-first, with the parameters of ``torch.nn.MultiheadAttention``.
 
     Each head attends in its own ``embed_dim // num_heads``-dimensional subspace; the heads'
-    outputs are concatenated and mixed by an output projection.
+    outputs are concatenated and mixed by an output projection. The one multi-head forward of
+    the package: the Transformer layers (``helpers.transformer``), notebook 06's positional
+    attention and the models of Part IV are built on it.
 
     Args:
         embed_dim: width of the queries and of the output.
@@ -268,13 +331,22 @@ class MultiHeadAttention(nn.Module):
             attention (MQA): ``k_proj`` and ``v_proj`` then project to ``num_kv_heads * head_dim``
             features, and query head ``h`` reads key/value head ``h // (num_heads // num_kv_heads)``.
             Must divide ``num_heads``.
+        rotary: rotate queries and keys by their positions (RoPE, ``helpers.positional.apply_rotary``)
+            after the projections; ``head_dim`` must then be even.
 
     Shape:
         - query: ``(batch, Lq, embed_dim)``
         - key: ``(batch, Lk, kdim)``; value: ``(batch, Lk, vdim)``
         - mask: bool, broadcastable to ``(batch, heads, Lq, Lk)``; True = may attend. A padding
-          mask over keys is ``padding_mask(lengths)[:, None, None, :]``.
+          mask over keys is ``key_mask(lengths)``.
+        - bias: float, broadcastable to ``(batch, heads, Lq, Lk)``, added to the scores (ALiBi).
         - output: ``(batch, Lq, embed_dim)``; weights: ``(batch, heads, Lq, Lk)``
+
+    Incremental decoding: pass ``cache=KVCache()`` and feed the sequence a few tokens at a time
+    (usually one). With ``causal=True`` the new queries stand *after* the cached positions: the
+    causal mask is aligned bottom-right (``causal_mask(..., offset=cache.length)``), and RoPE
+    rotates them by their true positions. The outputs equal those of one call on the whole
+    sequence (``tests/test_attention.py``).
 
     A query with no key to attend to gets zero weights; its output is then ``out_proj``'s bias
     (zero at initialisation), on both paths (``need_weights`` True or False) and on every
@@ -284,7 +356,8 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, *, bias: bool = True, kdim: int | None = None,
-                 vdim: int | None = None, dropout: float = 0.0, num_kv_heads: int | None = None):
+                 vdim: int | None = None, dropout: float = 0.0, num_kv_heads: int | None = None,
+                 rotary: bool = False):
         super().__init__()
         if num_heads <= 0 or embed_dim % num_heads != 0:
             raise ValueError(
@@ -297,6 +370,10 @@ class MultiHeadAttention(nn.Module):
                 f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head "
                 "serves an equal group of query heads"
             )
+        if rotary and (embed_dim // num_heads) % 2:
+            raise ValueError(f"RoPE rotates pairs of features and needs an even head_dim, got "
+                             f"embed_dim // num_heads = {embed_dim // num_heads}")
+        self.rotary = rotary
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
@@ -344,80 +421,103 @@ class MultiHeadAttention(nn.Module):
                     nn.init.zeros_(proj.bias)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, *, causal: bool = False, need_weights: bool = True):
+                mask: torch.Tensor | None = None, *, causal: bool = False, need_weights: bool = True,
+                bias: torch.Tensor | None = None, cache: KVCache | None = None):
         """Attend from ``query`` to ``key``/``value`` (both default to ``query``: self-attention).
 
         With ``need_weights=False`` the heads run through PyTorch's fused
         ``scaled_dot_product_attention`` and ``weights`` is None; the result is the same up to
-        rounding. Returns ``(output, weights)``.
+        rounding. With a ``cache`` (a ``KVCache``), see the class docstring. Returns
+        ``(output, weights)``.
         """
+        self_attention = key is None
         key = query if key is None else key
         value = key if value is None else value
         self._check_inputs(query, key, value)
         batch, num_queries, _ = query.shape
-        num_keys = key.shape[1]
+        past = 0 if cache is None or not self_attention else cache.length
+
+        # Project, then split the width into heads: (B, L, E) -> (B, H, L, hd); keys and values
+        # have G = num_kv_heads heads: (B, G, Lk, hd).
+        q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Lq, hd)
+        if cache is not None and not self_attention and cache.key is not None:
+            k, v = cache.key, cache.value  # cross-attention: the encoder's output, projected on the first call
+        else:
+            k = split_heads(self.k_proj(key), self.num_kv_heads)  # (B, G, Lk, hd)
+            v = split_heads(self.v_proj(value), self.num_kv_heads)  # (B, G, Lk, hd)
+            if self.rotary:
+                q, k = self._rotate(q, past), self._rotate(k, past)
+            if cache is not None:
+                k, v = cache.append(k, v)  # (B, G, past + Lk, hd)
+        num_keys = k.shape[-2]
         if mask is not None:
             check_mask(mask, (batch, self.num_heads, num_queries, num_keys))
-
-        # Project, then split the width into heads: (B, L, E) -> (B, L, H, hd) -> (B, H, L, hd);
-        # keys and values have G = num_kv_heads heads: (B, G, Lk, hd).
-        q = self.q_proj(query).view(batch, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(key).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(value).view(batch, num_keys, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        # is_causal lets the fused kernel skip the blocks above the diagonal instead of reading an
+        # (Lq, Lk) mask; it aligns top-left, so it serves only when nothing is cached before.
+        plain_causal = causal and mask is None and bias is None and past == 0
+        if causal:
+            # Top-left without a cache; bottom-right with one: the new queries follow the cached keys.
+            future = causal_mask(num_queries, num_keys, offset=past, device=query.device)
+            mask = future if mask is None else mask & future
         dropout_p = self.dropout if self.training else 0.0
         grouped = self.num_kv_heads != self.num_heads
 
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=dropout_p,
-                                                        enable_gqa=grouped)
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, enable_gqa=grouped,
+                                                        bias=bias)
         else:
             weights = None
-            if grouped:
-                # Repeat each key/value head for its group of query heads: (B, G, Lk, hd) -> (B, H, Lk, hd).
-                # PyTorch's fused kernel could share them itself (enable_gqa), but only from release 2.5.
-                k, v = _share_kv_heads(q, k, v)
-            if causal and mask is None:
-                # is_causal lets the fused kernel skip the blocks above the diagonal instead of
-                # reading an (Lq, Lk) mask; it aligns top-left, as causal_mask does.
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            elif mask is None:
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-            else:
-                # The fused kernel never forms the weights. What it returns for a query with no key
-                # to attend to depends on the PyTorch release (zeros in recent ones, NaN in older
-                # ones), so such rows are handled here: they attend to every key (finite numbers,
-                # in the forward and the backward pass), and their output is then set to zero, as
-                # the explicit path gives.
-                if causal:
-                    mask = mask & causal_mask(num_queries, num_keys, device=query.device)
-                has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
-                out = out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
+            out = self._fused(q, k, v, None if plain_causal else mask, bias, dropout_p, grouped, plain_causal)
+        return self.out_proj(merge_heads(out)), weights  # (B, Lq, E), (B, H, Lq, Lk) or None
 
-        # Merge the heads back: (B, H, Lq, hd) -> (B, Lq, H, hd) -> (B, Lq, E)
-        out = out.transpose(1, 2).reshape(batch, num_queries, self.embed_dim)  # (B, Lq, E)
-        return self.out_proj(out), weights
+    def _rotate(self, x, past):
+        from helpers.positional import apply_rotary  # RoPE is notebook 06's idea; positional imports this module
+
+        positions = torch.arange(past, past + x.shape[-2], device=x.device)
+        return apply_rotary(x, positions)
+
+    @staticmethod
+    def _fused(q, k, v, mask, bias, dropout_p, grouped, is_causal):
+        """The heads through ``torch.nn.functional.scaled_dot_product_attention``: ``(B, H, Lq, hd)``."""
+        if grouped:
+            # Repeat each key/value head for its group of query heads: (B, G, Lk, hd) -> (B, H, Lk, hd).
+            # PyTorch's fused kernel could share them itself (enable_gqa), but only from release 2.5.
+            k, v = _share_kv_heads(q, k, v)
+        if mask is None and bias is None:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p)
+        # The fused kernel never forms the weights. What it returns for a query with no key to
+        # attend to depends on the PyTorch release (zeros in recent ones, NaN in older ones), so
+        # such rows are handled here: they attend to every key (finite numbers, in the forward
+        # and the backward pass), and their output is then set to zero, as the explicit path gives.
+        has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq, 1): False for an empty row
+        allowed = mask | ~has_key
+        if bias is not None:
+            allowed = torch.zeros_like(bias, dtype=q.dtype).masked_fill(~allowed, float("-inf")) + bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+        return out.masked_fill(~has_key, 0.0)  # (B, H, Lq, hd)
 
     def _check_inputs(self, query, key, value):
         for name, t, width, what in (("query", query, self.embed_dim, "embed_dim"),
                                      ("key", key, self.kdim, "kdim"),
                                      ("value", value, self.vdim, "vdim")):
-            _check_float(name, t)
+            check_float(name, t)
             if t.dim() != 3:
-                raise ValueError(f"{name} must be (batch, length, features), got shape {_shape(t)}")
+                raise ValueError(f"{name} must be (batch, length, features), got shape {shape_of(t)}")
             if t.shape[-1] != width:
                 raise ValueError(
                     f"{name} has {t.shape[-1]} features but the module expects {width} ({what}): "
-                    f"shapes query {_shape(query)}, key {_shape(key)}, value {_shape(value)}"
+                    f"shapes query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
                 )
         if not (query.shape[0] == key.shape[0] == value.shape[0]):
             raise ValueError(
-                f"query, key and value must have the same batch size: shapes query {_shape(query)}, "
-                f"key {_shape(key)}, value {_shape(value)}"
+                f"query, key and value must have the same batch size: shapes query {shape_of(query)}, "
+                f"key {shape_of(key)}, value {shape_of(value)}"
             )
         if key.shape[1] != value.shape[1]:
             raise ValueError(
-                f"key and value must have the same length: shapes key {_shape(key)}, value {_shape(value)}"
+                f"key and value must have the same length: shapes key {shape_of(key)}, value {shape_of(value)}"
             )
 
     @classmethod
@@ -436,7 +536,7 @@ class MultiHeadAttention(nn.Module):
         new = cls(module.embed_dim, module.num_heads, bias=bias, kdim=module.kdim, vdim=module.vdim,
                   dropout=module.dropout)
         new = new.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)
-        if module._qkv_same_embed_dim:
+        if module.in_proj_weight is not None:  # one packed (3E, E) weight when kdim = vdim = embed_dim
             q_w, k_w, v_w = module.in_proj_weight.chunk(3)
         else:
             q_w, k_w, v_w = module.q_proj_weight, module.k_proj_weight, module.v_proj_weight

@@ -14,7 +14,7 @@ and ``OrderClassifier`` the tiny model notebook 06 trains with each encoding in 
 ``OrderClassifierStack`` holds many ``OrderClassifier`` s (every encoding, every seed) as one
 module, so that they train together in one pass at the cost of little more than one of them.
 
-Shapes follow ``helpers.attention``: modules are batch-first ``(batch, length, dim)``; per-head
+Shapes follow ``helpers.attention``: modules are batch-first ``(batch, length, embed_dim)``; per-head
 tensors are ``(batch, heads, length, head_dim)``; masks are bool with True = may attend.
 """
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import causal_mask, check_mask, masked_softmax
+from helpers.attention import MultiHeadAttention, causal_mask
 
 __all__ = [
     "sinusoidal_encoding",
@@ -41,11 +41,11 @@ __all__ = [
 ]
 
 
-def _check_embeddings(x, dim, max_len, who):
+def _check_embeddings(x, embed_dim, max_len, who):
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"{who} expects floating-point embeddings, got {getattr(x, 'dtype', type(x).__name__)}")
-    if x.dim() != 3 or x.shape[-1] != dim:
-        raise ValueError(f"{who} expects embeddings of shape (batch, length, {dim}), got {tuple(x.shape)}")
+    if x.dim() != 3 or x.shape[-1] != embed_dim:
+        raise ValueError(f"{who} expects embeddings of shape (batch, length, {embed_dim}), got {tuple(x.shape)}")
     if x.shape[1] > max_len:
         raise ValueError(
             f"{who} was built for at most max_len={max_len} positions, got a sequence of length {x.shape[1]}"
@@ -57,56 +57,56 @@ def _check_embeddings(x, dim, max_len, who):
 # --------------------------------------------------------------------------------------------
 
 
-def sinusoidal_encoding(num_positions: int, dim: int, *, base: float = 10000.0, device=None,
+def sinusoidal_encoding(num_positions: int, embed_dim: int, *, base: float = 10000.0, device=None,
                         dtype=torch.float32) -> torch.Tensor:
     """The fixed encoding of "Attention Is All You Need", one row per position.
 
-    ``PE[pos, 2i] = sin(pos / base^(2i/dim))`` and ``PE[pos, 2i+1] = cos(pos / base^(2i/dim))``:
+    ``PE[pos, 2i] = sin(pos / base^(2i/embed_dim))`` and ``PE[pos, 2i+1] = cos(pos / base^(2i/embed_dim))``:
     each pair of columns is a clock turning at its own speed, from one turn every ``2*pi``
     positions (columns 0, 1) to one every ``2*pi*base`` positions (the last columns).
 
     Args:
         num_positions: number of positions (rows), ``0 .. num_positions - 1``.
-        dim: width of the encoding (columns); an odd ``dim`` drops the last cosine.
+        embed_dim: width of the encoding (columns); an odd ``embed_dim`` drops the last cosine.
         base: the longest wavelength is ``2 * pi * base``.
 
     Shape:
-        - output: ``(num_positions, dim)``
+        - output: ``(num_positions, embed_dim)``
     """
-    if num_positions < 0 or dim <= 0:
-        raise ValueError(f"need num_positions >= 0 and dim > 0, got num_positions={num_positions}, dim={dim}")
+    if num_positions < 0 or embed_dim <= 0:
+        raise ValueError(f"need num_positions >= 0 and embed_dim > 0, got num_positions={num_positions}, embed_dim={embed_dim}")
     position = torch.arange(num_positions, device=device, dtype=torch.float64)[:, None]  # (P, 1)
     # Frequencies in float64 so that large positions keep their phase exactly.
-    frequency = base ** (-torch.arange(0, dim, 2, device=device, dtype=torch.float64) / dim)  # (ceil(dim/2),)
-    angle = position * frequency  # (P, ceil(dim/2))
-    encoding = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)  # (P, 2 * ceil(dim/2)), interleaved
-    return encoding[:, :dim].to(dtype)
+    frequency = base ** (-torch.arange(0, embed_dim, 2, device=device, dtype=torch.float64) / embed_dim)  # (ceil(embed_dim/2),)
+    angle = position * frequency  # (P, ceil(embed_dim/2))
+    encoding = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)  # (P, 2 * ceil(embed_dim/2)), interleaved
+    return encoding[:, :embed_dim].to(dtype)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
     """Add the sinusoidal encoding to a batch of embeddings (nothing to train).
 
     Args:
-        dim: width of the embeddings.
+        embed_dim: width of the embeddings.
         max_len: longest sequence it accepts (the table is computed once, up to here).
         dropout: dropout applied after the addition during training (0 by default).
         base: see ``sinusoidal_encoding``.
 
     Shape:
-        - x: ``(batch, length, dim)`` with ``length <= max_len``
-        - output: ``(batch, length, dim)``, ``x + PE[:length]``
+        - x: ``(batch, length, embed_dim)`` with ``length <= max_len``
+        - output: ``(batch, length, embed_dim)``, ``x + PE[:length]``
     """
 
-    def __init__(self, dim: int, max_len: int = 2048, dropout: float = 0.0, *, base: float = 10000.0):
+    def __init__(self, embed_dim: int, max_len: int = 2048, dropout: float = 0.0, *, base: float = 10000.0):
         super().__init__()
-        self.dim, self.max_len = dim, max_len
+        self.embed_dim, self.max_len = embed_dim, max_len
         self.dropout = nn.Dropout(dropout)
         # A buffer moves with .to(device) but is not a parameter; not persistent, so it stays
         # out of state_dict (it is recomputed, never learned).
-        self.register_buffer("encoding", sinusoidal_encoding(max_len, dim, base=base), persistent=False)
+        self.register_buffer("encoding", sinusoidal_encoding(max_len, embed_dim, base=base), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_embeddings(x, self.dim, self.max_len, "SinusoidalPositionalEncoding")
+        _check_embeddings(x, self.embed_dim, self.max_len, "SinusoidalPositionalEncoding")
         return self.dropout(x + self.encoding[: x.shape[1]].to(x.dtype))  # (B, L, D)
 
 
@@ -117,26 +117,26 @@ class LearnedPositionalEmbedding(nn.Module):
     to do anything sensible there, which notebook 06 measures.
 
     Args:
-        dim: width of the embeddings.
+        embed_dim: width of the embeddings.
         max_len: number of positions that get a vector.
         dropout: dropout after the addition during training (0 by default).
         init_std: standard deviation of the initial vectors. The default 0.02 is GPT-2's; match it
             to the scale of the token embeddings so that neither drowns the other at the start.
 
     Shape:
-        - x: ``(batch, length, dim)`` with ``length <= max_len``
-        - output: ``(batch, length, dim)``
+        - x: ``(batch, length, embed_dim)`` with ``length <= max_len``
+        - output: ``(batch, length, embed_dim)``
     """
 
-    def __init__(self, dim: int, max_len: int = 512, dropout: float = 0.0, *, init_std: float = 0.02):
+    def __init__(self, embed_dim: int, max_len: int = 512, dropout: float = 0.0, *, init_std: float = 0.02):
         super().__init__()
-        self.dim, self.max_len = dim, max_len
-        self.embedding = nn.Embedding(max_len, dim)
+        self.embed_dim, self.max_len = embed_dim, max_len
+        self.embedding = nn.Embedding(max_len, embed_dim)
         nn.init.normal_(self.embedding.weight, std=init_std)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_embeddings(x, self.dim, self.max_len, "LearnedPositionalEmbedding")
+        _check_embeddings(x, self.embed_dim, self.max_len, "LearnedPositionalEmbedding")
         positions = torch.arange(x.shape[1], device=x.device)  # (L,)
         return self.dropout(x + self.embedding(positions))  # (B, L, D)
 
@@ -247,54 +247,34 @@ def alibi_bias(num_heads: int, num_queries: int, num_keys: int | None = None, de
 # --------------------------------------------------------------------------------------------
 
 
-class PositionalSelfAttention(nn.Module):
-    """Multi-head self-attention with optional RoPE on the queries/keys and ALiBi on the scores.
+class PositionalSelfAttention(MultiHeadAttention):
+    """``helpers.attention.MultiHeadAttention`` with RoPE on the queries/keys or ALiBi on the scores.
 
-    The same computation as ``helpers.attention.MultiHeadAttention`` (whose masked softmax it
-    reuses), with the two places where a position can enter written out.
+    RoPE is the attention module's own ``rotary`` option; ALiBi's per-head distance penalty is
+    passed to it as a score ``bias``. Nothing else differs, so notebook 06 compares the two
+    places where a position can enter, with the same attention around them.
 
     Args:
-        dim: width of the input and output.
-        num_heads: number of heads; must divide ``dim`` (and ``dim // num_heads`` must be even for RoPE).
+        embed_dim: width of the input and output.
+        num_heads: number of heads; must divide ``embed_dim`` (and ``embed_dim // num_heads`` must
+            be even for RoPE).
         rotary: rotate queries and keys with ``apply_rotary``.
         alibi: add ``alibi_bias`` to the scores.
 
     Shape:
-        - x: ``(batch, length, dim)``
+        - x: ``(batch, length, embed_dim)``
         - mask: bool, broadcastable to ``(batch, heads, length, length)``; True = may attend
-        - output: ``(batch, length, dim)``; weights: ``(batch, heads, length, length)``
+        - output: ``(batch, length, embed_dim)``; weights: ``(batch, heads, length, length)``
     """
 
-    def __init__(self, dim: int, num_heads: int, *, rotary: bool = False, alibi: bool = False):
-        super().__init__()
-        if num_heads <= 0 or dim % num_heads:
-            raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        if rotary and (dim // num_heads) % 2:
-            raise ValueError(f"RoPE needs an even head_dim, got dim // num_heads = {dim // num_heads}")
-        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
-        self.rotary, self.alibi = rotary, alibi
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.out_proj = nn.Linear(dim, dim)
+    def __init__(self, embed_dim: int, num_heads: int, *, rotary: bool = False, alibi: bool = False):
+        super().__init__(embed_dim, num_heads, rotary=rotary)
+        self.alibi = alibi
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, causal: bool = False):
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"expected x of shape (batch, length, {self.dim}), got {tuple(x.shape)}")
-        batch, length, _ = x.shape
-        if mask is not None:
-            check_mask(mask, (batch, self.num_heads, length, length))
-        if causal:
-            future = causal_mask(length, device=x.device)
-            mask = future if mask is None else mask & future
-        q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        # q, k, v: (B, H, L, hd) each
-        if self.rotary:
-            q, k = apply_rotary(q), apply_rotary(k)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, L, L)
-        if self.alibi:
-            scores = scores + alibi_bias(self.num_heads, length, device=x.device).to(scores.dtype)
-        weights = masked_softmax(scores, mask)  # (B, H, L, L)
-        out = (weights @ v).transpose(1, 2).reshape(batch, length, self.dim)  # (B, L, D)
-        return self.out_proj(out), weights
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, causal: bool = False,
+                need_weights: bool = True):
+        bias = alibi_bias(self.num_heads, x.shape[1], device=x.device) if self.alibi else None  # (H, L, L)
+        return super().forward(x, mask=mask, causal=causal, need_weights=need_weights, bias=bias)
 
 
 ENCODINGS = ("none", "sinusoidal", "learned", "rope", "alibi")
@@ -312,7 +292,7 @@ class OrderClassifier(nn.Module):
         vocab_size: number of token ids.
         num_classes: number of labels.
         encoding: one of ``ENCODINGS``.
-        dim, num_heads: width and heads of the attention layer.
+        embed_dim, num_heads: width and heads of the attention layer.
         max_len: longest sequence (for the absolute encodings).
         causal: attend only to earlier positions.
 
@@ -323,24 +303,24 @@ class OrderClassifier(nn.Module):
         - output: ``(batch, num_classes)`` logits
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, encoding: str = "none", *, dim: int = 32,
+    def __init__(self, vocab_size: int, num_classes: int, encoding: str = "none", *, embed_dim: int = 32,
                  num_heads: int = 4, max_len: int = 256, causal: bool = False):
         super().__init__()
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
         self.encoding, self.causal, self.max_len = encoding, causal, max_len
-        self.embed = nn.Embedding(vocab_size, dim)
+        self.embed = nn.Embedding(vocab_size, embed_dim)
         if encoding == "sinusoidal":
-            self.position = SinusoidalPositionalEncoding(dim, max_len)
+            self.position = SinusoidalPositionalEncoding(embed_dim, max_len)
         elif encoding == "learned":
             # Same scale as the token embeddings (nn.Embedding starts at standard deviation 1).
-            self.position = LearnedPositionalEmbedding(dim, max_len, init_std=1.0)
+            self.position = LearnedPositionalEmbedding(embed_dim, max_len, init_std=1.0)
         else:
             self.position = nn.Identity()
-        self.attention = PositionalSelfAttention(dim, num_heads, rotary=encoding == "rope", alibi=encoding == "alibi")
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-        self.readout = nn.Linear(dim, num_classes)
+        self.attention = PositionalSelfAttention(embed_dim, num_heads, rotary=encoding == "rope", alibi=encoding == "alibi")
+        self.norm1, self.norm2 = nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim)
+        self.mlp = nn.Sequential(nn.Linear(embed_dim, 2 * embed_dim), nn.GELU(), nn.Linear(2 * embed_dim, embed_dim))
+        self.readout = nn.Linear(embed_dim, num_classes)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if tokens.dim() != 2 or tokens.is_floating_point():
@@ -349,7 +329,7 @@ class OrderClassifier(nn.Module):
         return self.readout(self.token_states(tokens, mask).mean(dim=1))  # (B, C)
 
     def token_states(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """What each position holds just before the average: ``(batch, length, dim)``.
+        """What each position holds just before the average: ``(batch, length, embed_dim)``.
 
         The read-out is linear, so the logits are ``readout(token_states(tokens).mean(1))``: each
         position adds its own term (notebook 06 reads these terms as the positions' votes).
@@ -391,23 +371,23 @@ class OrderClassifierStack(nn.Module):
         models = list(models)
         if not models or not all(isinstance(m, OrderClassifier) for m in models):
             raise TypeError("OrderClassifierStack needs a non-empty list of OrderClassifier models")
-        sizes = [(m.embed.num_embeddings, m.readout.out_features, m.attention.dim, m.attention.num_heads, m.max_len)
+        sizes = [(m.embed.num_embeddings, m.readout.out_features, m.attention.embed_dim, m.attention.num_heads, m.max_len)
                  for m in models]
         if len(set(sizes)) > 1:
-            raise ValueError("every stacked model needs the same (vocab_size, num_classes, dim, num_heads, max_len), "
+            raise ValueError("every stacked model needs the same (vocab_size, num_classes, embed_dim, num_heads, max_len), "
                              f"got {sorted(set(sizes))}")
         first = models[0]
         self.models = models  # a plain list: the stack's own parameters are the stacked copies
-        self.dim, self.num_heads, self.max_len = first.attention.dim, first.attention.num_heads, first.max_len
-        self.head_dim = self.dim // self.num_heads
+        self.embed_dim, self.num_heads, self.max_len = first.attention.embed_dim, first.attention.num_heads, first.max_len
+        self.head_dim = self.embed_dim // self.num_heads
         for name, _ in first.named_parameters():
             if name != "position.embedding.weight":
                 stacked = torch.stack([m.get_parameter(name).detach() for m in models])  # (M, *shape)
                 self.register_parameter(name.replace(".", "_"), nn.Parameter(stacked.clone()))
         # Positions added to the embeddings: a trainable table where the model learns one, the
         # sinusoidal table where it uses that, zeros elsewhere (a zero flag keeps those at zero).
-        learned = torch.zeros(len(models), self.max_len, self.dim)
-        fixed = torch.zeros(len(models), self.max_len, self.dim)
+        learned = torch.zeros(len(models), self.max_len, self.embed_dim)
+        fixed = torch.zeros(len(models), self.max_len, self.embed_dim)
         for index, m in enumerate(models):
             if m.encoding == "learned":
                 learned[index] = m.position.embedding.weight.detach()
@@ -429,7 +409,7 @@ class OrderClassifierStack(nn.Module):
 
     def _norm(self, x, name):
         weight, bias = getattr(self, name + "_weight"), getattr(self, name + "_bias")  # (M, D) each
-        return F.layer_norm(x, (self.dim,)) * weight[:, None, None] + bias[:, None, None]
+        return F.layer_norm(x, (self.embed_dim,)) * weight[:, None, None] + bias[:, None, None]
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         num_models = len(self.models)
@@ -445,9 +425,10 @@ class OrderClassifierStack(nn.Module):
         positions = self.learned_positions * self.is_learned[:, None, None] + self.fixed_positions  # (M, P, D)
         x = x + positions[:, None, :length]  # (M, B, L, D)
         # The attention layer: PositionalSelfAttention with a model dimension in front.
-        h = self._linear(self._norm(x, "norm1"), "attention_qkv")  # (M, B, L, 3D)
-        q, k, v = h.view(num_models, batch, length, 3, self.num_heads, self.head_dim).permute(3, 0, 1, 4, 2, 5)
-        # q, k, v: (M, B, H, L, hd) each
+        h = self._norm(x, "norm1")  # (M, B, L, D)
+        q, k, v = (self._linear(h, f"attention_{name}_proj").view(num_models, batch, length, self.num_heads,
+                                                                   self.head_dim).transpose(2, 3)
+                   for name in ("q", "k", "v"))  # (M, B, H, L, hd) each: split_heads with a model dimension
         if self.is_rope.any():  # rotate the queries and keys of the RoPE models only
             rope = self.is_rope.nonzero()[:, 0]
             q, k = q.index_copy(0, rope, apply_rotary(q[rope])), k.index_copy(0, rope, apply_rotary(k[rope]))
@@ -457,7 +438,7 @@ class OrderClassifierStack(nn.Module):
         bias = bias.masked_fill(self.is_causal[:, None, None, None] & future, float("-inf")).to(x.dtype)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim) + bias[:, None]  # (M, B, H, L, L)
         weights = torch.softmax(scores, dim=-1)  # every query may attend at least to itself: no empty row
-        out = (weights @ v).transpose(2, 3).reshape(num_models, batch, length, self.dim)  # (M, B, L, D)
+        out = (weights @ v).transpose(2, 3).reshape(num_models, batch, length, self.embed_dim)  # (M, B, L, D)
         x = x + self._linear(out, "attention_out_proj")
         # The MLP, then the average over positions and the read-out.
         h = F.gelu(self._linear(self._norm(x, "norm2"), "mlp_0"))  # (M, B, L, 2D)

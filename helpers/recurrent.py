@@ -305,22 +305,22 @@ class Seq2Seq(nn.Module):
         return logits, weights
 
     @torch.no_grad()
-    def greedy_decode(self, source, source_lengths, max_len: int | None = None):
+    def greedy_decode(self, source, source_lengths, max_new_tokens: int | None = None):
         """Greedy decoding: each step reads the model's *own* previous choice.
 
         Args:
-            max_len: steps to run (default: the longest source + 2, room for ``<eos>``).
+            max_new_tokens: steps to run (default: the longest source + 2, room for ``<eos>``).
 
         Returns:
-            ``tokens`` ``(batch, max_len)`` (cut each row at its first ``<eos>`` with
-            ``Vocab.decode``) and ``weights`` ``(batch, max_len, S)`` (``None`` without attention).
+            ``tokens`` ``(batch, max_new_tokens)`` (cut each row at its first ``<eos>`` with
+            ``Vocab.decode``) and ``weights`` ``(batch, max_new_tokens, S)`` (``None`` without attention).
         """
         memory, summary, mask = self._encode(source, source_lengths)
-        max_len = int(torch.as_tensor(source_lengths).max()) + 2 if max_len is None else max_len
+        max_new_tokens = int(torch.as_tensor(source_lengths).max()) + 2 if max_new_tokens is None else max_new_tokens
         state = self.decoder.start(memory, summary, mask)
         token = torch.full((source.shape[0],), self.target_vocab.bos_id, dtype=torch.long, device=source.device)
         tokens, all_weights = [], []
-        for _ in range(max_len):
+        for _ in range(max_new_tokens):
             logits, state, weights = self.decoder.step(token, state, memory, mask)
             token = logits.argmax(dim=-1)  # (B,)
             tokens.append(token)

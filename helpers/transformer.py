@@ -5,31 +5,9 @@ notebook 10 times its key/value cache; notebook 11 reuses ``EncoderLayer`` for a
 The file reads top to bottom: feed-forward -> encoder layer -> decoder layer -> stacks -> model
 -> greedy decoding.
 
-Public API
-----------
-- ``FeedForward(d_model, dim_feedforward, dropout=0.0, activation="relu")``: the position-wise MLP.
-- ``EncoderLayer(d_model, num_heads, dim_feedforward, dropout=0.0, *, norm_first=False,
-  activation="relu")``; ``forward(x, mask=None, *, need_weights=False) -> x``;
-  ``EncoderLayer.from_torch(torch.nn.TransformerEncoderLayer)``.
-- ``DecoderLayer(...)`` (same arguments); ``forward(x, memory, memory_mask=None, *, cache=None,
-  need_weights=False) -> x``; ``DecoderLayer.from_torch(torch.nn.TransformerDecoderLayer)``.
-- ``Encoder(d_model, num_heads, dim_feedforward, num_layers, dropout=0.0, *, norm_first=False,
-  activation="relu")`` and ``Decoder(...)`` (same arguments): stacks with a final LayerNorm, as
-  ``torch.nn.Transformer`` has; ``Decoder.forward(x, memory, memory_mask=None, *, cache=None)``.
-- ``Transformer(src_vocab_size, tgt_vocab_size, *, d_model=64, num_heads=4, num_encoder_layers=2,
-  num_decoder_layers=2, dim_feedforward=128, dropout=0.0, norm_first=True, max_len=512, pad_id=0)``:
-  ``forward(src, tgt) -> logits``, ``encode(src) -> (memory, memory_mask)``,
-  ``decode(tgt, memory, memory_mask, *, cache=None) -> logits``, ``new_cache() -> KVCache``.
-- ``KVCache``: the keys and values a decoder keeps between decoding steps.
-- ``greedy_decode(model, src, max_len, *, bos_id, eos_id=None, use_cache=True) -> tokens``.
-- ``Seq2SeqTransformer(source_vocab, target_vocab, **options)``: the model behind the interface of
-  ``helpers.recurrent.Seq2Seq``, so notebook 09 trains and scores both with the same code.
-- ``linear_warmup(optimizer, warmup_steps) -> scheduler``: learning-rate warm-up that advances by
-  itself at every ``optimizer.step()``, so ``helpers.train.fit(..., optimizer=optimizer)`` uses it.
-
 Conventions
 -----------
-Batch-first everywhere: ``(batch, length, d_model)``. Masks follow ``helpers.attention``: bool,
+Batch-first everywhere: ``(batch, length, embed_dim)``. Masks follow ``helpers.attention``: bool,
 **True = may attend**. Token ids: ``src`` and ``tgt`` are ``(batch, length)`` integer tensors,
 right-padded with ``pad_id``; the model masks padded source positions by itself.
 
@@ -38,9 +16,9 @@ Key/value cache
 Decoding one token at a time without a cache runs the decoder over the whole prefix at every
 step: step ``t`` recomputes the keys and values of the ``t - 1`` positions it already computed.
 With ``cache = model.new_cache()`` and ``model.decode(new_tokens, memory, memory_mask,
-cache=cache)``, each decoder layer stores its self-attention keys/values ``(batch, heads, t,
-head_dim)`` and appends the new positions' ones; the cross-attention keys/values of the encoder's
-output are projected once, on the first call. ``greedy_decode(..., use_cache=True)`` does this
+cache=cache)``, each decoder layer hands its two attention modules a
+``helpers.attention.KVCache``: self-attention appends the new positions' keys/values ``(batch,
+heads, t, head_dim)``; cross-attention projects the encoder's output once, on the first call. ``greedy_decode(..., use_cache=True)`` does this
 and returns exactly the tokens of ``use_cache=False`` (tested). The cache is for inference: use
 it in ``eval()`` mode (its attention applies no dropout).
 """
@@ -51,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.attention import MultiHeadAttention
+from helpers.attention import KVCache, MultiHeadAttention
+from helpers.checks import check_sequence, check_token_ids
 from helpers.positional import sinusoidal_encoding
 
 __all__ = [
@@ -60,7 +39,7 @@ __all__ = [
     "DecoderLayer",
     "Encoder",
     "Decoder",
-    "KVCache",
+    "DecoderCache",
     "Transformer",
     "greedy_decode",
     "Seq2SeqTransformer",
@@ -68,13 +47,6 @@ __all__ = [
 ]
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
-
-
-def _check_sequence(name, x, d_model):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 3 or x.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (batch, length, d_model={d_model}), got shape {tuple(x.shape)}")
 
 
 def _activation(name):
@@ -95,15 +67,15 @@ class FeedForward(nn.Module):
     vector, with the same weights at every position.
 
     Shape:
-        - x: ``(..., d_model)``; output: same shape.
+        - x: ``(..., embed_dim)``; output: same shape.
     """
 
-    def __init__(self, d_model: int, dim_feedforward: int, dropout: float = 0.0, activation: str = "relu"):
+    def __init__(self, embed_dim: int, dim_feedforward: int, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
         self.activation = _activation(activation)
         # Named as in torch.nn.TransformerEncoderLayer, so weights copy across one to one.
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.linear1 = nn.Linear(embed_dim, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, embed_dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,15 +96,16 @@ class EncoderLayer(nn.Module):
     which keeps gradients well-scaled in deep stacks (notebook 08 measures it).
 
     Args:
-        d_model: width of every position's vector.
-        num_heads: attention heads; must divide ``d_model``.
+        embed_dim: width of every position's vector.
+        num_heads: attention heads; must divide ``embed_dim``.
         dim_feedforward: hidden width of the feed-forward MLP.
         dropout: dropout on attention weights, after each sublayer and inside the MLP.
-        norm_first: pre-norm when True, post-norm when False (as in ``torch.nn``).
+        norm_first: pre-norm when True (the default, as in most models today), post-norm when False
+            (the default of ``torch.nn``, whose layers copy across with their own setting).
         activation: ``"relu"`` or ``"gelu"``.
 
     Shape:
-        - x: ``(batch, length, d_model)``; output: same shape.
+        - x: ``(batch, length, embed_dim)``; output: same shape.
         - mask: bool, broadcastable to ``(batch, heads, length, length)``; True = may attend.
           For padding: ``padding_mask(lengths)[:, None, None, :]``.
 
@@ -140,31 +113,35 @@ class EncoderLayer(nn.Module):
     length)`` in ``self.attention_weights`` (for plots); otherwise it uses the fused kernel.
     """
 
-    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
-                 norm_first: bool = False, activation: str = "relu"):
+    def __init__(self, embed_dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
+                 norm_first: bool = True, activation: str = "relu", num_kv_heads: int | None = None,
+                 rotary: bool = False):
         super().__init__()
-        self.d_model = d_model
+        self.embed_dim = embed_dim
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
-        self.feed_forward = FeedForward(d_model, dim_feedforward, dropout, activation)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout, num_kv_heads=num_kv_heads,
+                                            rotary=rotary)
+        self.feed_forward = FeedForward(embed_dim, dim_feedforward, dropout, activation)
+        self.norm1 = nn.LayerNorm(embed_dim)
+        self.norm2 = nn.LayerNorm(embed_dim)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.attention_weights = None
 
-    def _attend(self, x, mask, need_weights):
-        out, weights = self.self_attn(x, mask=mask, need_weights=need_weights)
+    def _attend(self, x, mask, causal, cache, need_weights):
+        out, weights = self.self_attn(x, mask=mask, causal=causal, cache=cache, need_weights=need_weights)
         self.attention_weights = weights
         return self.dropout1(out)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, need_weights: bool = False):
-        _check_sequence("x", x, self.d_model)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, causal: bool = False,
+                cache: KVCache | None = None, need_weights: bool = False):
+        if cache is None:  # the cached path runs once per generated token: keep it lean
+            check_sequence("x", x, self.embed_dim)
         if self.norm_first:
-            x = x + self._attend(self.norm1(x), mask, need_weights)
+            x = x + self._attend(self.norm1(x), mask, causal, cache, need_weights)
             x = x + self.dropout2(self.feed_forward(self.norm2(x)))
         else:
-            x = self.norm1(x + self._attend(x, mask, need_weights))
+            x = self.norm1(x + self._attend(x, mask, causal, cache, need_weights))
             x = self.norm2(x + self.dropout2(self.feed_forward(x)))
         return x
 
@@ -207,16 +184,6 @@ def _copy_common(new, layer, norms):
 # --------------------------------------------------------------------------------------------
 
 
-def _split_heads(x, num_heads):
-    batch, length, width = x.shape
-    return x.view(batch, length, num_heads, width // num_heads).transpose(1, 2)  # (B, H, L, hd)
-
-
-def _merge_heads(x):
-    batch, num_heads, length, head_dim = x.shape
-    return x.transpose(1, 2).reshape(batch, length, num_heads * head_dim)  # (B, L, E)
-
-
 class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention over the encoder's output, then feed-forward.
 
@@ -227,77 +194,50 @@ class DecoderLayer(nn.Module):
     Args: as ``EncoderLayer``.
 
     Shape:
-        - x: ``(batch, T, d_model)``, the target positions (with a cache: the *new* ones only).
-        - memory: ``(batch, S, d_model)``, the encoder's output.
+        - x: ``(batch, T, embed_dim)``, the target positions (with a cache: the *new* ones only).
+        - memory: ``(batch, S, embed_dim)``, the encoder's output.
         - memory_mask: bool, broadcastable to ``(batch, heads, T, S)``; True = may attend. For
           source padding: ``padding_mask(src_lengths)[:, None, None, :]``.
-        - output: ``(batch, T, d_model)``.
+        - output: ``(batch, T, embed_dim)``.
 
     With ``need_weights=True`` (no cache) the layer keeps ``self.self_weights`` ``(batch, heads,
     T, T)`` and ``self.cross_weights`` ``(batch, heads, T, S)`` for plots.
     """
 
-    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
-                 norm_first: bool = False, activation: str = "relu"):
+    def __init__(self, embed_dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
+                 norm_first: bool = True, activation: str = "relu"):
         super().__init__()
-        self.d_model = d_model
+        self.embed_dim = embed_dim
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
-        self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
-        self.feed_forward = FeedForward(d_model, dim_feedforward, dropout, activation)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
+        self.self_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout)
+        self.cross_attn = MultiHeadAttention(embed_dim, num_heads, dropout=dropout)
+        self.feed_forward = FeedForward(embed_dim, dim_feedforward, dropout, activation)
+        self.norm1 = nn.LayerNorm(embed_dim)
+        self.norm2 = nn.LayerNorm(embed_dim)
+        self.norm3 = nn.LayerNorm(embed_dim)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
         self.self_weights = self.cross_weights = None
 
     def _self_attend(self, x, cache, need_weights):
-        if cache is None:
-            out, self.self_weights = self.self_attn(x, causal=True, need_weights=need_weights)
-            return self.dropout1(out)
-        # Cached path: project only the new positions, append their keys/values to the past ones.
-        attn = self.self_attn
-        query = _split_heads(attn.q_proj(x), attn.num_heads)  # (B, H, T, hd)
-        key = _split_heads(attn.k_proj(x), attn.num_heads)  # (B, H, T, hd)
-        value = _split_heads(attn.v_proj(x), attn.num_heads)  # (B, H, T, hd)
-        if "key" in cache:
-            key = torch.cat([cache["key"], key], dim=2)  # (B, H, past + T, hd)
-            value = torch.cat([cache["value"], value], dim=2)  # (B, H, past + T, hd)
-        cache["key"], cache["value"] = key, value
-        num_new, num_keys = x.shape[1], key.shape[2]
-        # New position i sits at num_keys - num_new + i and may see every key up to itself.
-        # One new position sees all keys, so it needs no mask at all.
-        mask = None
-        if num_new > 1:
-            mask = torch.ones(num_new, num_keys, dtype=torch.bool, device=x.device).tril(num_keys - num_new)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)  # (B, H, T, hd)
-        return self.dropout1(attn.out_proj(_merge_heads(out)))
+        out, self.self_weights = self.self_attn(x, causal=True, need_weights=need_weights,
+                                                cache=None if cache is None else cache["self"])
+        return self.dropout1(out)
 
     def _cross_attend(self, x, memory, memory_mask, cache, need_weights):
-        if cache is None:
-            out, self.cross_weights = self.cross_attn(x, memory, mask=memory_mask, need_weights=need_weights)
-            return self.dropout2(out)
-        attn = self.cross_attn
-        if "memory_key" not in cache:  # the encoder's output does not change while decoding
-            cache["memory_key"] = _split_heads(attn.k_proj(memory), attn.num_heads)  # (B, H, S, hd)
-            cache["memory_value"] = _split_heads(attn.v_proj(memory), attn.num_heads)  # (B, H, S, hd)
-        query = _split_heads(attn.q_proj(x), attn.num_heads)  # (B, H, T, hd)
-        out = F.scaled_dot_product_attention(query, cache["memory_key"], cache["memory_value"],
-                                             attn_mask=memory_mask)  # (B, H, T, hd)
-        return self.dropout2(attn.out_proj(_merge_heads(out)))
+        out, self.cross_weights = self.cross_attn(x, memory, mask=memory_mask, need_weights=need_weights,
+                                                  cache=None if cache is None else cache["cross"])
+        return self.dropout2(out)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, *,
                 cache: dict | None = None, need_weights: bool = False) -> torch.Tensor:
         if cache is None:  # the cached path runs once per generated token: keep it lean
-            _check_sequence("x", x, self.d_model)
-            _check_sequence("memory", memory, self.d_model)
+            check_sequence("x", x, self.embed_dim)
+            check_sequence("memory", memory, self.embed_dim)
             if x.shape[0] != memory.shape[0]:
                 raise ValueError(f"x and memory must have the same batch size: shapes x {tuple(x.shape)}, "
                                  f"memory {tuple(memory.shape)}")
-        elif need_weights:
-            raise ValueError("need_weights=True is not available with a cache (the fused kernel forms no weights)")
         if self.norm_first:
             x = x + self._self_attend(self.norm1(x), cache, need_weights)
             x = x + self._cross_attend(self.norm2(x), memory, memory_mask, cache, need_weights)
@@ -331,14 +271,14 @@ class Encoder(nn.Module):
     """``num_layers`` encoder layers and a final LayerNorm (as ``torch.nn.TransformerEncoder`` in
     ``torch.nn.Transformer``). Arguments and shapes as ``EncoderLayer``."""
 
-    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
-                 *, norm_first: bool = False, activation: str = "relu"):
+    def __init__(self, embed_dim: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
+                 *, norm_first: bool = True, activation: str = "relu"):
         super().__init__()
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
+            EncoderLayer(embed_dim, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
             for _ in range(num_layers))
         # Pre-norm leaves the residual stream un-normalised: the final norm does it once at the end.
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x, mask=None, *, need_weights=False):
         for layer in self.layers:
@@ -346,38 +286,39 @@ class Encoder(nn.Module):
         return self.norm(x)
 
 
-class KVCache:
-    """What a ``Decoder`` keeps between decoding steps: one dict per layer.
+class DecoderCache:
+    """What a ``Decoder`` keeps between decoding steps: two ``helpers.attention.KVCache`` per layer.
 
-    Each dict holds the self-attention ``key``/``value`` of every position decoded so far,
-    ``(batch, heads, length, head_dim)``, and the cross-attention ``memory_key``/``memory_value``
-    of the encoder's output, ``(batch, heads, S, head_dim)``. ``length`` counts the positions
-    cached, so the next token's positional encoding starts there.
+    ``layers[i]["self"]`` holds layer ``i``'s self-attention keys/values of every position decoded
+    so far, ``(batch, heads, length, head_dim)``; ``layers[i]["cross"]`` the cross-attention
+    keys/values of the encoder's output, ``(batch, heads, S, head_dim)``, projected once.
+    ``length`` counts the positions cached, so the next token's positional encoding starts there.
     """
 
     def __init__(self, num_layers: int):
-        self.layers = [{} for _ in range(num_layers)]
-        self.length = 0
+        self.layers = [{"self": KVCache(), "cross": KVCache()} for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0]["self"].length if self.layers else 0
 
 
 class Decoder(nn.Module):
     """``num_layers`` decoder layers and a final LayerNorm. Arguments and shapes as
     ``DecoderLayer``; ``cache`` is a ``KVCache`` (or None)."""
 
-    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
-                 *, norm_first: bool = False, activation: str = "relu"):
+    def __init__(self, embed_dim: int, num_heads: int, dim_feedforward: int, num_layers: int, dropout: float = 0.0,
+                 *, norm_first: bool = True, activation: str = "relu"):
         super().__init__()
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
+            DecoderLayer(embed_dim, num_heads, dim_feedforward, dropout, norm_first=norm_first, activation=activation)
             for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, x, memory, memory_mask=None, *, cache: KVCache | None = None, need_weights=False):
+    def forward(self, x, memory, memory_mask=None, *, cache: DecoderCache | None = None, need_weights=False):
         for index, layer in enumerate(self.layers):
             x = layer(x, memory, memory_mask, cache=None if cache is None else cache.layers[index],
                       need_weights=need_weights)
-        if cache is not None:
-            cache.length += x.shape[1]
         return self.norm(x)
 
 
@@ -392,7 +333,7 @@ class Transformer(nn.Module):
 
     Args:
         src_vocab_size, tgt_vocab_size: number of token ids on each side.
-        d_model, num_heads, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,
+        embed_dim, num_heads, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout,
             norm_first: as ``torch.nn.Transformer``. The default ``dropout=0.0`` suits the small
             synthetic tasks of the series, which do not overfit in the few hundred steps they train.
         max_len: the longest sequence the positional table covers.
@@ -405,44 +346,37 @@ class Transformer(nn.Module):
           from ``tgt[:, :t + 1]`` and the whole source.
     """
 
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, d_model: int = 64, num_heads: int = 4,
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, embed_dim: int = 64, num_heads: int = 4,
                  num_encoder_layers: int = 2, num_decoder_layers: int = 2, dim_feedforward: int = 128,
                  dropout: float = 0.0, norm_first: bool = True, max_len: int = 512, pad_id: int = 0):
         super().__init__()
-        self.d_model, self.max_len, self.pad_id = d_model, max_len, pad_id
+        self.embed_dim, self.max_len, self.pad_id = embed_dim, max_len, pad_id
         self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
-        self.src_embedding = nn.Embedding(src_vocab_size, d_model)
-        self.tgt_embedding = nn.Embedding(tgt_vocab_size, d_model)
+        self.src_embedding = nn.Embedding(src_vocab_size, embed_dim)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, embed_dim)
         # A fixed table, not a parameter: it is the same sinusoidal encoding as notebook 06's.
-        self.register_buffer("positions", sinusoidal_encoding(max_len, d_model).float(), persistent=False)
+        self.register_buffer("positions", sinusoidal_encoding(max_len, embed_dim).float(), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        self.encoder = Encoder(d_model, num_heads, dim_feedforward, num_encoder_layers, dropout, norm_first=norm_first)
-        self.decoder = Decoder(d_model, num_heads, dim_feedforward, num_decoder_layers, dropout, norm_first=norm_first)
-        self.head = nn.Linear(d_model, tgt_vocab_size)
+        self.encoder = Encoder(embed_dim, num_heads, dim_feedforward, num_encoder_layers, dropout, norm_first=norm_first)
+        self.decoder = Decoder(embed_dim, num_heads, dim_feedforward, num_decoder_layers, dropout, norm_first=norm_first)
+        self.head = nn.Linear(embed_dim, tgt_vocab_size)
         for embedding in (self.src_embedding, self.tgt_embedding):
-            # Entries of size d_model^-1/2, so that after the sqrt(d_model) scaling in _embed they
+            # Entries of size embed_dim^-1/2, so that after the sqrt(embed_dim) scaling in _embed they
             # are of size 1, like the positional encoding's: neither drowns the other.
-            nn.init.normal_(embedding.weight, std=d_model ** -0.5)
+            nn.init.normal_(embedding.weight, std=embed_dim ** -0.5)
 
     def _embed(self, embedding, tokens, offset=0):
-        # As in the original paper: embeddings scaled by sqrt(d_model) (see __init__), plus positions.
-        x = embedding(tokens) * math.sqrt(self.d_model)  # (B, L, E)
+        # As in the original paper: embeddings scaled by sqrt(embed_dim) (see __init__), plus positions.
+        x = embedding(tokens) * math.sqrt(self.embed_dim)  # (B, L, E)
         return self.dropout(x + self.positions[offset:offset + tokens.shape[1]])
 
     def _check_tokens(self, name, tokens, vocab_size, offset=0):
-        if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} must be an integer tensor of token ids, got "
-                            f"{getattr(tokens, 'dtype', type(tokens).__name__)}")
-        if tokens.dim() != 2:
-            raise ValueError(f"{name} must be (batch, length) token ids, got shape {tuple(tokens.shape)}")
+        check_token_ids(name, tokens, vocab_size)
         if offset + tokens.shape[1] > self.max_len:
             raise ValueError(f"{name} reaches position {offset + tokens.shape[1]} but max_len is {self.max_len}")
-        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab_size):
-            raise ValueError(f"{name} has ids outside 0..{vocab_size - 1}: min {int(tokens.min())}, "
-                             f"max {int(tokens.max())}")
 
     def encode(self, src: torch.Tensor, *, need_weights: bool = False):
-        """Return the encoder's output ``(batch, S, d_model)`` and the source mask ``(batch, 1, 1, S)``
+        """Return the encoder's output ``(batch, S, embed_dim)`` and the source mask ``(batch, 1, 1, S)``
         (True at real tokens), which the decoder's cross-attention uses."""
         self._check_tokens("src", src, self.src_vocab_size)
         memory_mask = (src != self.pad_id)[:, None, None, :]  # (B, 1, 1, S)
@@ -450,7 +384,7 @@ class Transformer(nn.Module):
         return memory, memory_mask
 
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None, *,
-               cache: KVCache | None = None, need_weights: bool = False) -> torch.Tensor:
+               cache: DecoderCache | None = None, need_weights: bool = False) -> torch.Tensor:
         """Logits ``(batch, T, tgt_vocab_size)`` for the target positions in ``tgt``.
 
         With a ``cache``, ``tgt`` holds only the positions not decoded yet; they are placed after
@@ -476,9 +410,9 @@ class Transformer(nn.Module):
         memory, memory_mask = self.encode(src)
         return self.decode(tgt, memory, memory_mask)
 
-    def new_cache(self) -> KVCache:
+    def new_cache(self) -> DecoderCache:
         """An empty key/value cache for ``decode``."""
-        return KVCache(len(self.decoder.layers))
+        return DecoderCache(len(self.decoder.layers))
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,31 +447,31 @@ def linear_warmup(optimizer: torch.optim.Optimizer, warmup_steps: int) -> torch.
 
 
 @torch.no_grad()
-def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, *, bos_id: int, eos_id: int | None = None,
+def greedy_decode(model: Transformer, src: torch.Tensor, max_new_tokens: int, *, bos_id: int, eos_id: int | None = None,
                   use_cache: bool = True) -> torch.Tensor:
-    """Generate up to ``max_len`` tokens per source, always taking the most likely next token.
+    """Generate up to ``max_new_tokens`` tokens per source, always taking the most likely next token.
 
     Args:
         model: a ``Transformer`` (put in ``eval()`` mode by the caller when it has dropout).
         src: ``(batch, S)`` source token ids.
-        max_len: the most tokens to generate.
+        max_new_tokens: the most tokens to generate.
         bos_id: the token that starts every target.
         eos_id: the token that ends one; after it, a sequence gets ``model.pad_id`` and decoding
-            stops once every sequence has ended. None: always generate ``max_len`` tokens.
+            stops once every sequence has ended. None: always generate ``max_new_tokens`` tokens.
         use_cache: keep keys/values between steps (``KVCache``); False recomputes the decoder over
             the whole prefix at every step. Both give the same tokens.
 
     Returns:
-        ``(batch, n)`` generated ids, BOS excluded, ``n <= max_len``.
+        ``(batch, n)`` generated ids, BOS excluded, ``n <= max_new_tokens``.
     """
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     memory, memory_mask = model.encode(src)
     batch = src.shape[0]
     tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1): BOS
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
     cache = model.new_cache() if use_cache else None
-    for _ in range(max_len):
+    for _ in range(max_new_tokens):
         if use_cache:
             logits = model._decode(tokens[:, -1:], memory, memory_mask, cache=cache)  # (B, 1, V)
         else:
@@ -567,7 +501,7 @@ class Seq2SeqTransformer(nn.Module):
     Args:
         source_vocab, target_vocab: vocabularies with ``len()`` and ``pad_id``, ``bos_id``,
             ``eos_id`` (``helpers.data.Vocab``).
-        **options: passed to ``Transformer`` (``d_model``, ``num_heads``, ...).
+        **options: passed to ``Transformer`` (``embed_dim``, ``num_heads``, ...).
 
     Shape:
         - source: ``(batch, S)`` ids padded with ``pad_id``; source_lengths: ``(batch,)`` (the
@@ -593,11 +527,11 @@ class Seq2SeqTransformer(nn.Module):
         return self.transformer(source, target_in), None
 
     @torch.no_grad()
-    def greedy_decode(self, source, source_lengths, max_len: int | None = None):
+    def greedy_decode(self, source, source_lengths, max_new_tokens: int | None = None):
         """As ``Seq2Seq.greedy_decode``: ``(tokens, None)``; rows end in ``<eos>`` then padding."""
         self._check_lengths(source, source_lengths)
-        max_len = int(torch.as_tensor(source_lengths).max()) + 2 if max_len is None else max_len
-        tokens = greedy_decode(self.transformer, source, max_len, bos_id=self.target_vocab.bos_id,
+        max_new_tokens = int(torch.as_tensor(source_lengths).max()) + 2 if max_new_tokens is None else max_new_tokens
+        tokens = greedy_decode(self.transformer, source, max_new_tokens, bos_id=self.target_vocab.bos_id,
                                eos_id=self.target_vocab.eos_id)
         return tokens, None
 

@@ -63,22 +63,22 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 class PatchEmbedding(nn.Module):
-    """``patchify`` then one linear layer: every patch becomes a ``d_model``-dimensional token.
+    """``patchify`` then one linear layer: every patch becomes a ``embed_dim``-dimensional token.
 
-    This is exactly a ``Conv2d(in_channels, d_model, kernel_size=p, stride=p)`` (notebook 11
+    This is exactly a ``Conv2d(in_channels, embed_dim, kernel_size=p, stride=p)`` (notebook 11
     checks it), written as a reshape and a matmul so that "a patch is a token" stays visible.
 
     Shape:
-        - images: ``(batch, in_channels, H, W)``; output: ``(batch, (H // p) * (W // p), d_model)``
+        - images: ``(batch, in_channels, H, W)``; output: ``(batch, (H // p) * (W // p), embed_dim)``
     """
 
-    def __init__(self, patch_size: int, in_channels: int, d_model: int):
+    def __init__(self, patch_size: int, in_channels: int, embed_dim: int):
         super().__init__()
         self.patch_size = patch_size
-        self.projection = nn.Linear(in_channels * patch_size * patch_size, d_model)
+        self.projection = nn.Linear(in_channels * patch_size * patch_size, embed_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.projection(patchify(images, self.patch_size))  # (B, N, d_model)
+        return self.projection(patchify(images, self.patch_size))  # (B, N, embed_dim)
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class VisionTransformer(nn.Module):
         patch_size: side of a patch; must divide ``image_size``.
         in_channels: channels of the images (1 for the digits).
         num_classes: outputs of the head.
-        d_model, num_heads, num_layers, dim_feedforward, dropout: the encoder, as
+        embed_dim, num_heads, num_layers, dim_feedforward, dropout: the encoder, as
             ``helpers.transformer.EncoderLayer`` (pre-norm, GELU, as in the ViT paper).
 
     Shape:
@@ -103,7 +103,7 @@ class VisionTransformer(nn.Module):
     """
 
     def __init__(self, image_size: int = 8, patch_size: int = 2, in_channels: int = 1, num_classes: int = 10, *,
-                 d_model: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128,
+                 embed_dim: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128,
                  dropout: float = 0.0):
         super().__init__()
         if image_size % patch_size:
@@ -111,21 +111,21 @@ class VisionTransformer(nn.Module):
         self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
         self.grid = image_size // patch_size  # patches per row and per column
         self.num_patches = self.grid * self.grid
-        self.patch_embedding = PatchEmbedding(patch_size, in_channels, d_model)
+        self.patch_embedding = PatchEmbedding(patch_size, in_channels, embed_dim)
         # One extra learned token whose final state summarises the image (position 0).
-        self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.class_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         # A learned vector per position (class token included), added to the tokens.
-        self.positions = nn.Parameter(torch.zeros(1, 1 + self.num_patches, d_model))
+        self.positions = nn.Parameter(torch.zeros(1, 1 + self.num_patches, embed_dim))
         nn.init.normal_(self.class_token, std=0.02)
         nn.init.normal_(self.positions, std=0.02)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, dim_feedforward, dropout, norm_first=True, activation="gelu")
+            EncoderLayer(embed_dim, num_heads, dim_feedforward, dropout, norm_first=True, activation="gelu")
             for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, num_classes)
+        self.norm = nn.LayerNorm(embed_dim)
+        self.head = nn.Linear(embed_dim, num_classes)
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The encoder's input: class token then patch tokens, positions added, ``(B, 1 + N, d_model)``."""
+        """The encoder's input: class token then patch tokens, positions added, ``(B, 1 + N, embed_dim)``."""
         if images.dim() != 4 or tuple(images.shape[1:]) != (self.in_channels, self.image_size, self.image_size):
             raise ValueError(f"images must be (batch, {self.in_channels}, {self.image_size}, {self.image_size}), "
                              f"got shape {tuple(images.shape)}")

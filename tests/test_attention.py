@@ -457,3 +457,122 @@ def test_fused_path_never_nan_even_where_the_kernel_gives_nan(monkeypatch):
     fused.sum().backward()
     assert torch.isfinite(tokens.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in module.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# The attention core: masks with an offset, heads, score bias, the key/value cache
+# --------------------------------------------------------------------------------------------
+
+
+@given(num_queries=st.integers(1, 7), num_keys=st.integers(1, 9))
+@FAST
+def test_causal_mask_offset_is_bottom_right_alignment(num_queries, num_keys):
+    from helpers.attention import sliding_window_mask
+
+    # Bottom-right: query i is position num_keys - num_queries + i, so the last query sees every key.
+    offset = num_keys - num_queries
+    mask = causal_mask(num_queries, num_keys, offset=offset)
+    i, j = torch.arange(num_queries)[:, None], torch.arange(num_keys)
+    assert torch.equal(mask, j <= i + offset)
+    if num_queries <= num_keys:
+        assert bool(mask[-1].all())
+    # PyTorch's bottom-right causal bias (torch.nn.attention.bias) gives the same mask.
+    from torch.nn.attention.bias import causal_lower_right
+
+    q, k = torch.randn(1, num_queries, 4), torch.randn(1, num_keys, 4)
+    v = torch.randn(1, num_keys, 3)
+    ours, _ = scaled_dot_product_attention(q, k, v, mask)
+    if bool(mask.any(-1).all()):
+        assert_close(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(num_queries, num_keys)))
+    # The window with an offset stays inside the causal mask and keeps window keys per full row.
+    window = sliding_window_mask(num_queries, num_keys, 3, offset=offset)
+    assert torch.equal(window, mask & (i + offset - j < 3))
+
+
+@given(batch=st.integers(1, 3), heads=st.integers(1, 4), length=st.integers(1, 5), head_dim=st.integers(1, 4))
+@FAST
+def test_split_then_merge_heads_is_the_identity(batch, heads, length, head_dim):
+    from helpers.attention import merge_heads, split_heads
+
+    x = torch.randn(batch, length, heads * head_dim)
+    split = split_heads(x, heads)
+    assert split.shape == (batch, heads, length, head_dim)
+    # Head h owns features h * head_dim .. (h + 1) * head_dim - 1, as in torch.nn.MultiheadAttention.
+    assert torch.equal(split[:, -1], x[..., (heads - 1) * head_dim:])
+    assert torch.equal(merge_heads(split), x)
+
+
+def test_split_heads_names_the_width_that_does_not_split():
+    from helpers.attention import split_heads
+
+    with pytest.raises(ValueError, match="width of 10 does not split into 3 heads"):
+        split_heads(torch.randn(2, 4, 10), 3)
+
+
+def test_key_mask_broadcasts_over_heads_and_queries():
+    from helpers.attention import key_mask
+
+    mask = key_mask(torch.tensor([2, 4]))
+    assert mask.shape == (2, 1, 1, 4)
+    assert mask[:, 0, 0].tolist() == [[True, True, False, False], [True] * 4]
+    assert key_mask(torch.tensor([1]), 3).shape == (1, 1, 1, 3)
+
+
+def test_score_bias_matches_pytorchs_float_attn_mask_on_both_paths():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 2)
+    bias = torch.randn(3, 5, 6)
+    mask = torch.rand(2, 1, 5, 6) > 0.3
+    ours, weights = scaled_dot_product_attention(q, k, v, mask, bias=bias)
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.masked_fill(~mask, float("-inf")))
+    rows = mask.any(-1, keepdim=True).expand(2, 3, 5, 1)
+    assert_close(ours * rows, reference.nan_to_num() * rows)
+    # The module's fused path takes the same bias.
+    mha = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 5, 8)
+    bias = torch.randn(2, 5, 5)
+    explicit, _ = mha(x, bias=bias, causal=True)
+    fused, _ = mha(x, bias=bias, causal=True, need_weights=False)
+    assert_close(fused, explicit, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"bias of shape \(4, 4\) does not broadcast"):
+        scaled_dot_product_attention(q, k, v, bias=torch.randn(4, 4))
+
+
+@pytest.mark.parametrize("num_kv_heads", [4, 2, 1])
+@pytest.mark.parametrize("rotary", [False, True])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_cached_self_attention_equals_one_call_on_the_whole_sequence(num_kv_heads, rotary, need_weights):
+    from helpers.attention import KVCache
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(16, 4, num_kv_heads=num_kv_heads, rotary=rotary).eval()
+    x = torch.randn(2, 9, 16)
+    full, _ = mha(x, causal=True, need_weights=need_weights)
+    cache, pieces, start = KVCache(), [], 0
+    for size in (1, 3, 1, 2, 1, 1):  # uneven chunks: the new queries follow the cached keys
+        out, weights = mha(x[:, start:start + size], causal=True, cache=cache, need_weights=need_weights)
+        pieces.append(out)
+        start += size
+        if need_weights:
+            assert weights.shape == (2, 4, size, start)
+    assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-4)
+    # The cache holds num_kv_heads heads: grouping shrinks it by num_heads / num_kv_heads.
+    assert cache.length == 9 and cache.key.shape == (2, num_kv_heads, 9, 4)
+    assert cache.nbytes == 2 * 2 * num_kv_heads * 9 * 4 * 4
+
+
+def test_cached_cross_attention_projects_the_memory_once():
+    from helpers.attention import KVCache
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2).eval()
+    x, memory = torch.randn(2, 4, 8), torch.randn(2, 6, 8)
+    mask = torch.rand(2, 1, 1, 6) > 0.3
+    full, _ = mha(x, memory, mask=mask)
+    cache = KVCache()
+    first, _ = mha(x[:, :2], memory, mask=mask, cache=cache)
+    key = cache.key
+    # A changed memory after the first call is ignored: the cached projection is used.
+    second, _ = mha(x[:, 2:], torch.zeros_like(memory), mask=mask, cache=cache)
+    assert cache.key is key and cache.length == 6
+    assert_close(torch.cat([first, second], dim=1), full)

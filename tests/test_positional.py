@@ -222,34 +222,33 @@ def test_alibi_rejects_zero_heads():
 # --------------------------------------------------------------------------------------------
 
 
-def _copy_into_mha(layer):
-    mha = MultiHeadAttention(layer.dim, layer.num_heads)
-    q_w, k_w, v_w = layer.qkv.weight.chunk(3)
-    q_b, k_b, v_b = layer.qkv.bias.chunk(3)
-    with torch.no_grad():
-        for proj, w, b in ((mha.q_proj, q_w, q_b), (mha.k_proj, k_w, k_b), (mha.v_proj, v_w, v_b),
-                           (mha.out_proj, layer.out_proj.weight, layer.out_proj.bias)):
-            proj.weight.copy_(w)
-            proj.bias.copy_(b)
-    return mha
-
-
 @pytest.mark.parametrize("causal", [False, True])
-def test_plain_positional_attention_equals_multi_head_attention(causal):
+def test_plain_positional_attention_is_multi_head_attention(causal):
+    # Without RoPE or ALiBi the layer is MultiHeadAttention itself: same parameters, same outputs.
     layer = PositionalSelfAttention(8, 2)
+    mha = MultiHeadAttention(8, 2)
+    mha.load_state_dict(layer.state_dict())
     x = torch.randn(3, 5, 8)
     mask = torch.rand(3, 1, 1, 5) > 0.3
     out, weights = layer(x, mask, causal=causal)
-    expected, expected_weights = _copy_into_mha(layer)(x, mask=mask, causal=causal)
+    expected, expected_weights = mha(x, mask=mask, causal=causal)
     assert_close(out, expected)
     assert_close(weights, expected_weights)
+    fused, _ = layer(x, mask, causal=causal, need_weights=False)
+    assert_close(fused, out, atol=1e-5, rtol=1e-4)
+
+
+def _heads(layer, x):
+    q = layer.q_proj(x).view(x.shape[0], x.shape[1], layer.num_heads, -1).transpose(1, 2)
+    k = layer.k_proj(x).view(x.shape[0], x.shape[1], layer.num_heads, -1).transpose(1, 2)
+    return q, k
 
 
 def test_alibi_layer_adds_the_bias_to_the_scores():
     layer = PositionalSelfAttention(8, 2, alibi=True)
     x = torch.randn(1, 4, 8)
     _, weights = layer(x)
-    q, k, _ = layer.qkv(x).view(1, 4, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    q, k = _heads(layer, x)
     scores = q @ k.transpose(-2, -1) / 2.0 + alibi_bias(2, 4)
     assert_close(weights, scores.softmax(-1))
 
@@ -259,7 +258,7 @@ def test_rope_layer_is_shift_equivariant_in_its_weights():
     layer = PositionalSelfAttention(8, 2, rotary=True)
     x = torch.randn(1, 6, 8)
     _, weights = layer(x)
-    q, k, _ = layer.qkv(x).view(1, 6, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    q, k = _heads(layer, x)
     shifted = apply_rotary(q, torch.arange(6) + 11) @ apply_rotary(k, torch.arange(6) + 11).transpose(-2, -1)
     assert_close(weights, (shifted / 2.0).softmax(-1), atol=1e-5, rtol=1e-4)
 
@@ -269,7 +268,7 @@ def test_positional_attention_errors():
         PositionalSelfAttention(10, 3)
     with pytest.raises(ValueError, match="even head_dim"):
         PositionalSelfAttention(6, 2, rotary=True)
-    with pytest.raises(ValueError, match=r"\(batch, length, 8\)"):
+    with pytest.raises(ValueError, match=r"6 features but the module expects 8 \(embed_dim\)"):
         PositionalSelfAttention(8, 2)(torch.randn(2, 3, 6))
     with pytest.raises(TypeError, match="bool"):
         PositionalSelfAttention(8, 2)(torch.randn(2, 3, 8), torch.ones(2, 1, 1, 3))
@@ -277,7 +276,7 @@ def test_positional_attention_errors():
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_order_classifier_shapes_and_gradients(encoding):
-    model = OrderClassifier(8, 3, encoding, dim=16, num_heads=2, max_len=20)
+    model = OrderClassifier(8, 3, encoding, embed_dim=16, num_heads=2, max_len=20)
     logits = model(torch.randint(0, 8, (4, 12)))
     assert logits.shape == (4, 3)
     logits.sum().backward()
@@ -285,7 +284,7 @@ def test_order_classifier_shapes_and_gradients(encoding):
 
 
 def test_order_classifier_without_positions_is_permutation_invariant():
-    model = OrderClassifier(8, 2, "none", dim=16, num_heads=2)
+    model = OrderClassifier(8, 2, "none", embed_dim=16, num_heads=2)
     tokens = torch.randint(0, 8, (3, 10))
     assert_close(model(tokens[:, torch.randperm(10)]), model(tokens))
 
@@ -294,15 +293,15 @@ def test_order_classifier_with_positions_is_not():
     torch.manual_seed(0)
     tokens = torch.randint(0, 8, (3, 10))
     for encoding in ("sinusoidal", "learned", "rope"):
-        model = OrderClassifier(8, 2, encoding, dim=16, num_heads=2)
+        model = OrderClassifier(8, 2, encoding, embed_dim=16, num_heads=2)
         assert not torch.allclose(model(tokens.flip(1)), model(tokens))
 
 
 def test_symmetric_alibi_cannot_see_direction():
-    model = OrderClassifier(8, 2, "alibi", dim=16, num_heads=2)
+    model = OrderClassifier(8, 2, "alibi", embed_dim=16, num_heads=2)
     tokens = torch.randint(0, 8, (3, 10))
     assert_close(model(tokens.flip(1)), model(tokens))
-    causal = OrderClassifier(8, 2, "alibi", dim=16, num_heads=2, causal=True)
+    causal = OrderClassifier(8, 2, "alibi", embed_dim=16, num_heads=2, causal=True)
     assert not torch.allclose(causal(tokens.flip(1)), causal(tokens))
 
 
@@ -315,7 +314,7 @@ def test_order_classifier_errors():
 
 def test_order_classifier_mask_restricts_attention():
     torch.manual_seed(0)
-    model = OrderClassifier(8, 2, "rope", dim=16, num_heads=2)
+    model = OrderClassifier(8, 2, "rope", embed_dim=16, num_heads=2)
     tokens = torch.randint(0, 8, (3, 10))
     everything = torch.ones(10, 10, dtype=torch.bool)
     assert_close(model(tokens, mask=everything), model(tokens))
@@ -339,7 +338,7 @@ def _models(seeds=(0, 1), **sizes):
     return models
 
 
-@pytest.mark.parametrize("sizes", [{"dim": 16, "num_heads": 2}, {"dim": 12, "num_heads": 3}])
+@pytest.mark.parametrize("sizes", [{"embed_dim": 16, "num_heads": 2}, {"embed_dim": 12, "num_heads": 3}])
 def test_stack_computes_what_each_model_computes(sizes):
     models = _models(**sizes)
     stack = OrderClassifierStack(models)
@@ -354,14 +353,14 @@ def test_stack_computes_what_each_model_computes(sizes):
 
 
 def test_stack_gives_each_model_its_own_gradient():
-    models = _models(seeds=(3,), dim=16, num_heads=2)
+    models = _models(seeds=(3,), embed_dim=16, num_heads=2)
     stack = OrderClassifierStack(models)
     tokens, labels = torch.randint(0, 8, (len(models), 4, 9)), torch.randint(0, 3, (len(models), 4))
     loss = torch.nn.functional.cross_entropy(stack(tokens).transpose(1, 2), labels, reduction="none").mean(1).sum()
     loss.backward()
     for index, model in enumerate(models):
         torch.nn.functional.cross_entropy(model(tokens[index]), labels[index]).backward()
-        assert_close(stack.attention_qkv_weight.grad[index], model.attention.qkv.weight.grad)
+        assert_close(stack.attention_k_proj_weight.grad[index], model.attention.k_proj.weight.grad)
         assert_close(stack.embed_weight.grad[index], model.embed.weight.grad)
         if model.encoding == "learned":
             assert_close(stack.learned_positions.grad[index], model.position.embedding.weight.grad)
@@ -370,7 +369,7 @@ def test_stack_gives_each_model_its_own_gradient():
 
 
 def test_stack_trains_like_the_models_one_by_one_and_unstacks():
-    models = _models(seeds=(0,), dim=16, num_heads=2)
+    models = _models(seeds=(0,), embed_dim=16, num_heads=2)
     copies = [copy.deepcopy(m) for m in models]
     stack = OrderClassifierStack(models)
     optimizer = torch.optim.AdamW(stack.parameters(), lr=1e-2)
@@ -406,8 +405,8 @@ def test_stack_errors():
     with pytest.raises(TypeError, match="OrderClassifier"):
         OrderClassifierStack([])
     with pytest.raises(ValueError, match="same"):
-        OrderClassifierStack([OrderClassifier(8, 2, dim=16, num_heads=2), OrderClassifier(8, 2, dim=16, num_heads=4)])
-    stack = OrderClassifierStack([OrderClassifier(8, 2, dim=16, num_heads=2, max_len=10)] * 2)
+        OrderClassifierStack([OrderClassifier(8, 2, embed_dim=16, num_heads=2), OrderClassifier(8, 2, embed_dim=16, num_heads=4)])
+    stack = OrderClassifierStack([OrderClassifier(8, 2, embed_dim=16, num_heads=2, max_len=10)] * 2)
     with pytest.raises(ValueError, match=r"\(2, batch, length\)"):
         stack(torch.randint(0, 8, (3, 4, 5)))
     with pytest.raises(ValueError, match="max_len=10"):

@@ -24,7 +24,7 @@ def test_output_shapes(model):
     else:
         assert weights.shape == (3, 5, 4)
         torch.testing.assert_close(weights.sum(-1), torch.ones(3, 5))
-    tokens, greedy_weights = model.greedy_decode(batch.source, batch.source_lengths, max_len=7)
+    tokens, greedy_weights = model.greedy_decode(batch.source, batch.source_lengths, max_new_tokens=7)
     assert tokens.shape == (3, 7) and tokens.dtype == torch.long
     assert (greedy_weights is None) == (model.attention == "none")
 
@@ -49,7 +49,7 @@ def test_padding_is_never_attended_and_changes_nothing(model):
 
 def test_greedy_matches_teacher_forcing_on_its_own_output(model):
     batch = collate(PAIRS)
-    tokens, weights = model.greedy_decode(batch.source, batch.source_lengths, max_len=5)
+    tokens, weights = model.greedy_decode(batch.source, batch.source_lengths, max_new_tokens=5)
     bos = torch.full((3, 1), data.TARGET_VOCAB.bos_id)
     logits, forced_weights = model(batch.source, batch.source_lengths, torch.cat([bos, tokens[:, :-1]], dim=1))
     assert torch.equal(logits.argmax(-1), tokens)
@@ -70,7 +70,7 @@ def test_exact_match_and_translate():
     class Oracle(recurrent.Seq2Seq):
         """Copies the source digits: exact match 1, by construction."""
 
-        def greedy_decode(self, source, source_lengths, max_len=None):
+        def greedy_decode(self, source, source_lengths, max_new_tokens=None):
             tokens = torch.where(source > 0, source, torch.full_like(source, data.TARGET_VOCAB.eos_id))
             eos = torch.full((source.shape[0], 1), data.TARGET_VOCAB.eos_id)
             return torch.cat([tokens, eos], dim=1), None

@@ -14,18 +14,18 @@ from helpers.transformer import (
     Encoder,
     EncoderLayer,
     FeedForward,
-    KVCache,
+    DecoderCache,
     Transformer,
     greedy_decode,
 )
 
 FAST = settings(max_examples=25, deadline=None)
-D_MODEL, HEADS, FF = 16, 4, 32
+EMBED_DIM, HEADS, FF = 16, 4, 32
 
 
 def small_model(norm_first=True, **kwargs):
     torch.manual_seed(0)
-    options = dict(d_model=D_MODEL, num_heads=HEADS, dim_feedforward=FF, num_encoder_layers=2,
+    options = dict(embed_dim=EMBED_DIM, num_heads=HEADS, dim_feedforward=FF, num_encoder_layers=2,
                    num_decoder_layers=2, norm_first=norm_first, max_len=64)
     options.update(kwargs)
     return Transformer(11, 13, **options).eval()
@@ -37,39 +37,39 @@ def small_model(norm_first=True, **kwargs):
 
 
 def test_feed_forward_is_position_wise():
-    ff = FeedForward(D_MODEL, FF)
-    x = torch.randn(2, 5, D_MODEL)
+    ff = FeedForward(EMBED_DIM, FF)
+    x = torch.randn(2, 5, EMBED_DIM)
     out = ff(x)
-    assert out.shape == (2, 5, D_MODEL)
+    assert out.shape == (2, 5, EMBED_DIM)
     # Each position on its own gives the same answer as the whole sequence at once.
     for t in range(5):
         assert_close(ff(x[:, t]), out[:, t])
 
 
 def test_layer_and_model_shapes():
-    x, memory = torch.randn(3, 7, D_MODEL), torch.randn(3, 4, D_MODEL)
-    assert EncoderLayer(D_MODEL, HEADS, FF)(x).shape == (3, 7, D_MODEL)
-    assert DecoderLayer(D_MODEL, HEADS, FF)(x, memory).shape == (3, 7, D_MODEL)
-    assert Encoder(D_MODEL, HEADS, FF, 3)(x).shape == (3, 7, D_MODEL)
-    assert Decoder(D_MODEL, HEADS, FF, 3)(x, memory).shape == (3, 7, D_MODEL)
+    x, memory = torch.randn(3, 7, EMBED_DIM), torch.randn(3, 4, EMBED_DIM)
+    assert EncoderLayer(EMBED_DIM, HEADS, FF)(x).shape == (3, 7, EMBED_DIM)
+    assert DecoderLayer(EMBED_DIM, HEADS, FF)(x, memory).shape == (3, 7, EMBED_DIM)
+    assert Encoder(EMBED_DIM, HEADS, FF, 3)(x).shape == (3, 7, EMBED_DIM)
+    assert Decoder(EMBED_DIM, HEADS, FF, 3)(x, memory).shape == (3, 7, EMBED_DIM)
     model = small_model()
     src, tgt = torch.randint(1, 11, (3, 9)), torch.randint(1, 13, (3, 6))
     assert model(src, tgt).shape == (3, 6, 13)
     memory, memory_mask = model.encode(src)
-    assert memory.shape == (3, 9, D_MODEL) and memory_mask.shape == (3, 1, 1, 9)
+    assert memory.shape == (3, 9, EMBED_DIM) and memory_mask.shape == (3, 1, 1, 9)
 
 
 def test_need_weights_keeps_weights_of_the_right_shape():
-    layer = DecoderLayer(D_MODEL, HEADS, FF)
-    layer(torch.randn(2, 5, D_MODEL), torch.randn(2, 3, D_MODEL), need_weights=True)
+    layer = DecoderLayer(EMBED_DIM, HEADS, FF)
+    layer(torch.randn(2, 5, EMBED_DIM), torch.randn(2, 3, EMBED_DIM), need_weights=True)
     assert layer.self_weights.shape == (2, HEADS, 5, 5) and layer.cross_weights.shape == (2, HEADS, 5, 3)
     assert_close(layer.cross_weights.sum(-1), torch.ones(2, HEADS, 5))
     # Causal: no weight on a future position.
     assert torch.equal(layer.self_weights.triu(1), torch.zeros_like(layer.self_weights))
-    encoder_layer = EncoderLayer(D_MODEL, HEADS, FF)
-    encoder_layer(torch.randn(2, 5, D_MODEL), need_weights=True)
+    encoder_layer = EncoderLayer(EMBED_DIM, HEADS, FF)
+    encoder_layer(torch.randn(2, 5, EMBED_DIM), need_weights=True)
     assert encoder_layer.attention_weights.shape == (2, HEADS, 5, 5)
-    encoder_layer(torch.randn(2, 5, D_MODEL))
+    encoder_layer(torch.randn(2, 5, EMBED_DIM))
     assert encoder_layer.attention_weights is None
 
 
@@ -83,14 +83,14 @@ def test_need_weights_keeps_weights_of_the_right_shape():
 @pytest.mark.parametrize("grad", [False, True])
 def test_encoder_layer_matches_torch(norm_first, activation, grad):
     torch.manual_seed(1)
-    reference = nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=0.0, activation=activation,
+    reference = nn.TransformerEncoderLayer(EMBED_DIM, HEADS, FF, dropout=0.0, activation=activation,
                                            batch_first=True, norm_first=norm_first).eval()
     with torch.no_grad():  # LayerNorm starts at weight 1, bias 0: give it values that would show a mix-up
         for norm in (reference.norm1, reference.norm2):
             norm.weight.uniform_(0.5, 1.5)
             norm.bias.uniform_(-0.5, 0.5)
     ours = EncoderLayer.from_torch(reference).eval()
-    x = torch.randn(3, 6, D_MODEL, requires_grad=grad)
+    x = torch.randn(3, 6, EMBED_DIM, requires_grad=grad)
     keep = padding_mask(torch.tensor([6, 4, 2]))  # (3, 6), True at real tokens
     with torch.set_grad_enabled(grad):
         assert_close(ours(x), reference(x))
@@ -104,10 +104,10 @@ def test_encoder_layer_matches_torch(norm_first, activation, grad):
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_matches_torch(norm_first):
     torch.manual_seed(2)
-    reference = nn.TransformerDecoderLayer(D_MODEL, HEADS, FF, dropout=0.0, batch_first=True,
+    reference = nn.TransformerDecoderLayer(EMBED_DIM, HEADS, FF, dropout=0.0, batch_first=True,
                                            norm_first=norm_first).eval()
     ours = DecoderLayer.from_torch(reference).eval()
-    x, memory = torch.randn(2, 5, D_MODEL), torch.randn(2, 7, D_MODEL)
+    x, memory = torch.randn(2, 5, EMBED_DIM), torch.randn(2, 7, EMBED_DIM)
     keep = padding_mask(torch.tensor([7, 3]))  # (2, 7)
     expected = reference(x, memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(5),
                          tgt_is_causal=True, memory_key_padding_mask=~keep)
@@ -117,7 +117,7 @@ def test_decoder_layer_matches_torch(norm_first):
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")  # torch's note about its fast path
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_parameter_count_matches_torch_transformer(norm_first):
-    model = Transformer(11, 13, d_model=32, num_heads=4, num_encoder_layers=3, num_decoder_layers=2,
+    model = Transformer(11, 13, embed_dim=32, num_heads=4, num_encoder_layers=3, num_decoder_layers=2,
                         dim_feedforward=48, norm_first=norm_first)
     reference = nn.Transformer(32, 4, 3, 2, 48, dropout=0.0, batch_first=True, norm_first=norm_first)
     embeddings_and_head = 11 * 32 + 13 * 32 + (32 * 13 + 13)
@@ -157,10 +157,10 @@ def test_decoder_output_at_t_ignores_later_targets(t, seed, norm_first):
 
 
 def test_no_gradient_flows_from_the_future():
-    layer = DecoderLayer(D_MODEL, HEADS, FF, norm_first=True)
-    x = torch.randn(1, 6, D_MODEL, requires_grad=True)
-    layer(x, torch.randn(1, 3, D_MODEL))[0, 2].sum().backward()
-    assert torch.equal(x.grad[0, 3:], torch.zeros(3, D_MODEL))
+    layer = DecoderLayer(EMBED_DIM, HEADS, FF, norm_first=True)
+    x = torch.randn(1, 6, EMBED_DIM, requires_grad=True)
+    layer(x, torch.randn(1, 3, EMBED_DIM))[0, 2].sum().backward()
+    assert torch.equal(x.grad[0, 3:], torch.zeros(3, EMBED_DIM))
     assert x.grad[0, :3].abs().sum() > 0
 
 
@@ -199,14 +199,15 @@ def test_cached_logits_equal_full_recomputation(norm_first):
         memory, memory_mask = model.encode(src)
         full = model.decode(tgt, memory, memory_mask)
         cache = model.new_cache()
-        assert isinstance(cache, KVCache) and cache.length == 0
+        assert isinstance(cache, DecoderCache) and cache.length == 0
         # Feed the prefix in uneven chunks: 1 token, then 3 at once, then one at a time.
         pieces, start = [], 0
         for size in (1, 3, 1, 1, 1, 1, 1):
             pieces.append(model.decode(tgt[:, start:start + size], memory, memory_mask, cache=cache))
             start += size
     assert cache.length == 9
-    assert cache.layers[0]["key"].shape == (2, HEADS, 9, D_MODEL // HEADS)
+    assert cache.layers[0]["self"].key.shape == (2, HEADS, 9, EMBED_DIM // HEADS)
+    assert cache.layers[0]["cross"].key.shape == (2, HEADS, 6, EMBED_DIM // HEADS)
     assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-4)
 
 
@@ -250,9 +251,9 @@ def test_greedy_decode_leaves_training_mode_alone_and_needs_no_grad():
 
 def test_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"\(2, 5, 12\)"):
-        EncoderLayer(D_MODEL, HEADS, FF)(torch.randn(2, 5, 12))
+        EncoderLayer(EMBED_DIM, HEADS, FF)(torch.randn(2, 5, 12))
     with pytest.raises(ValueError, match="same batch size"):
-        DecoderLayer(D_MODEL, HEADS, FF)(torch.randn(2, 5, D_MODEL), torch.randn(3, 4, D_MODEL))
+        DecoderLayer(EMBED_DIM, HEADS, FF)(torch.randn(2, 5, EMBED_DIM), torch.randn(3, 4, EMBED_DIM))
     with pytest.raises(ValueError, match="divisible"):
         EncoderLayer(10, 3, FF)
     with pytest.raises(ValueError, match="activation"):
@@ -268,10 +269,6 @@ def test_errors_name_the_shapes():
         model(torch.ones(1, 65, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="at least 1"):
         greedy_decode(model, torch.ones(1, 3, dtype=torch.long), 0, bos_id=1)
-    memory, memory_mask = model.encode(torch.ones(1, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="need_weights"):
-        model.decode(torch.ones(1, 1, dtype=torch.long), memory, memory_mask, cache=model.new_cache(),
-                     need_weights=True)
 
 
 def test_linear_warmup_raises_the_rate_at_every_optimizer_step_then_holds_it():

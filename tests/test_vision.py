@@ -33,13 +33,13 @@ def test_patchify_puts_each_patch_in_one_token(batch, channels, rows, cols, p):
 
 def test_patch_embedding_is_a_strided_convolution():
     torch.manual_seed(0)
-    embed = PatchEmbedding(patch_size=2, in_channels=3, d_model=5)
+    embed = PatchEmbedding(patch_size=2, in_channels=3, embed_dim=5)
     conv = nn.Conv2d(3, 5, kernel_size=2, stride=2)
     with torch.no_grad():
         conv.weight.copy_(embed.projection.weight.view(5, 3, 2, 2))
         conv.bias.copy_(embed.projection.bias)
     images = torch.randn(2, 3, 6, 4)
-    expected = conv(images).flatten(2).transpose(1, 2)  # (B, N, d_model), patches row by row
+    expected = conv(images).flatten(2).transpose(1, 2)  # (B, N, embed_dim), patches row by row
     torch.testing.assert_close(embed(images), expected)
 
 
@@ -56,7 +56,7 @@ def test_patchify_errors_name_the_sizes():
 
 def test_vit_shapes_parameters_and_class_token():
     torch.manual_seed(0)
-    model = VisionTransformer(image_size=8, patch_size=2, d_model=16, num_heads=2, num_layers=2, dim_feedforward=32)
+    model = VisionTransformer(image_size=8, patch_size=2, embed_dim=16, num_heads=2, num_layers=2, dim_feedforward=32)
     images = torch.rand(5, 1, 8, 8)
     assert model(images).shape == (5, 10)
     assert model.tokens(images).shape == (5, 17, 16)
@@ -71,7 +71,7 @@ def test_vit_shapes_parameters_and_class_token():
 def test_vit_prediction_depends_only_on_the_class_token_path():
     # With the positions, a permutation of the patches changes the output; the class token is read.
     torch.manual_seed(1)
-    model = VisionTransformer(d_model=16, num_heads=2, num_layers=1, dim_feedforward=16).eval()
+    model = VisionTransformer(embed_dim=16, num_heads=2, num_layers=1, dim_feedforward=16).eval()
     images = torch.rand(3, 1, 8, 8)
     flipped = images.flip(-1)
     assert not torch.allclose(model(images), model(flipped))
@@ -82,7 +82,7 @@ def test_vit_prediction_depends_only_on_the_class_token_path():
 
 def test_attention_maps_are_per_layer_and_head_and_rows_sum_to_one():
     torch.manual_seed(0)
-    model = VisionTransformer(d_model=16, num_heads=4, num_layers=3, dim_feedforward=16)
+    model = VisionTransformer(embed_dim=16, num_heads=4, num_layers=3, dim_feedforward=16)
     model.train()
     maps = model.attention_maps(torch.rand(2, 1, 8, 8))
     assert maps.shape == (3, 2, 4, 17, 17)
