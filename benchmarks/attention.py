@@ -19,7 +19,6 @@ On CUDA it is the allocator's peak counter.
 """
 
 import argparse
-import math
 import os
 import re
 import subprocess
@@ -120,9 +119,7 @@ def memory(name: str, length: int, device) -> int:
 
 def _slope(lengths, values):
     """Least-squares slope of log(value) against log(length): 2 means quadratic growth."""
-    xs, ys = [math.log(x) for x in lengths], [math.log(y) for y in values]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return float(np.polyfit(np.log(lengths), np.log(values), 1)[0])
 
 
 LABELS = {"tiled": "tiled", "tiled256": "tiled (block 256)", "explicit": "explicit"}

@@ -2,27 +2,51 @@
 
 Each module maps to a part of the series and reads top to bottom:
 
-- ``attention``: masked softmax, scaled dot-product attention, multi-head attention (01, 07)
+- ``checks``: the input checks every module runs at its boundary, with errors a learner can act on
+- ``attention``: masks, masked softmax, scaled dot-product attention, heads, the key/value cache
+  and ``MultiHeadAttention``, the one attention core every model is built on (01, 05, 07, 13)
 - ``scoring``: the scoring functions of generic attention: additive, multiplicative, ... (02)
 - ``data``: the synthetic translation task, signals and the digits split (03, 04, 09, 11)
 - ``recurrent``: GRU encoder-decoders with and without attention (03, 09)
 - ``pooling``: attention pooling over images and audio, squeeze-and-excitation (04, 11)
-- ``positional``: sinusoidal, learned, rotary and ALiBi position information (06, 08)
+- ``positional``: sinusoidal, learned, rotary and ALiBi position information (06, 08, 14)
 - ``tasks``: small synthetic sequence tasks for self-attention experiments (06, 07, 09)
-- ``transformer``: encoder and decoder layers, the encoder-decoder, KV cache (08-11)
-- ``efficient``: online softmax and tiled (FlashAttention-style) attention (10)
+- ``transformer``: encoder and decoder layers, the encoder-decoder, greedy decoding (08-11, 14)
+- ``efficient``: online softmax, tiled (FlashAttention-style), windowed and linear attention (10, 12)
 - ``vision``: patches as tokens, a tiny Vision Transformer, attention rollout (11)
-- ``train``: the small training loop every trained model uses, and seeds trained together
+- ``train``: the training loop, seeds trained together, accuracy and the seq2seq loss and metrics
 - ``claims``: conclusions from trained models, checked over seeds where the prose makes them
-- ``timing``: wall-clock measurements printed so the tests can mask them
-- ``plot``: the few figure helpers every notebook uses, sliders included
+- ``timing``: processor or wall-clock measurements printed so the tests can mask them
+- ``plot``: the series' figure style, heatmap grids with one shared colorbar, sliders, and the
+  figures two notebooks share
 - ``exercises``: self-checks for the exercises at the end of each notebook
+
+What lives here
+---------------
+A helper holds what two or more notebooks use, or what is verified against PyTorch. A model that
+one notebook trains lives in that notebook. Each mechanism is written once: every multi-head
+model calls ``attention.MultiHeadAttention``, every causal mask is ``attention.causal_mask``
+(``offset`` aligns it bottom-right for cached decoding), every input check is in ``checks``.
+
+One name per idea
+-----------------
+- ``embed_dim``: the width of a token's vector (PyTorch's ``d_model`` in ``torch.nn.Transformer``);
+  ``head_dim = embed_dim // num_heads``; ``num_kv_heads`` key/value heads.
+- ``query``, ``key``, ``value``, ``weights``; shapes ``(batch, heads, queries, keys)``.
+- ``mask``: bool, True = may attend (``helpers.attention`` explains PyTorch's two conventions).
+- ``max_len``: the longest sequence a table or mask covers; ``max_new_tokens``: how many tokens
+  a decoding loop generates.
+- ``num_examples``: how many examples a data function builds.
+- ``seed`` (an int) for a function that builds a fixed data set or model; ``generator`` (a
+  ``torch.Generator``, seeded once by the caller) for a sampler called once per training step.
+- Attention weights: an attention module returns ``(output, weights)`` (``need_weights=False``:
+  ``weights`` is None); a layer keeps its last weights in ``attention_weights``; a model offers
+  ``attention_maps(inputs)``.
 
 Every notebook starts with ``device = helpers.setup()``.
 """
 
 import os
-import random
 
 import numpy as np
 import torch
@@ -36,17 +60,17 @@ def default_device() -> torch.device:
 
 
 def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
-    """Seed every random generator, fix print precision and figure style; return the device.
+    """Seed NumPy's and PyTorch's global generators, fix print precision and figure style; return the device.
 
     Args:
-        seed: seed for Python's, NumPy's and PyTorch's generators.
+        seed: seed for NumPy's and PyTorch's global generators (``helpers`` draws Python's own
+            random numbers from ``random.Random(seed)`` instances, never from the global one).
         threads: CPU threads for PyTorch. The default of 1 keeps the notebooks' timings
             comparable between machines. Nothing compared by the tests depends on it: exact
             outputs are printed rounded, and trained results are checked as claims over seeds
             (``helpers.claims``). ``None`` leaves PyTorch's default. The environment variable
             ``HELPERS_THREADS`` overrides it (``make test-portable`` runs with 2 threads).
     """
-    random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if os.environ.get("HELPERS_THREADS"):

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.checks import check_float, check_mask, check_positive_int, shape_of
+from helpers.checks import check_attention_inputs, check_float, check_mask, check_positive_int, shape_of
 
 __all__ = [
     "masked_softmax",
@@ -112,8 +112,8 @@ def sliding_window_mask(num_queries: int, num_keys: int | None = None, window: i
     return causal & ~causal.tril(offset - window)
 
 
-def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.Tensor:
-    """Bool mask ``(batch, max_length)``: True at the real tokens of each right-padded sequence.
+def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """Bool mask ``(batch, max_len)``: True at the real tokens of each right-padded sequence.
 
     This is the opposite of PyTorch's ``key_padding_mask``, where True marks the padding. As an
     attention mask over keys, use ``key_mask(lengths)``.
@@ -121,8 +121,8 @@ def padding_mask(lengths: torch.Tensor, max_length: int | None = None) -> torch.
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be 1-D (batch,), got shape {shape_of(lengths)}")
-    max_length = int(lengths.max()) if max_length is None else max_length
-    return torch.arange(max_length, device=lengths.device) < lengths[:, None]
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device) < lengths[:, None]
 
 
 def key_mask(lengths: torch.Tensor, num_keys: int | None = None) -> torch.Tensor:
@@ -197,31 +197,11 @@ def scaled_dot_product_attention(
         (``(..., H, Lq, Lk)`` with ``enable_gqa``; after dropout, as
         ``torch.nn.MultiheadAttention`` returns them).
     """
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        check_float(name, t)
-        if t.dim() < 2:
-            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {shape_of(t)}")
     if enable_gqa:
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            check_float(name, t)
         key, value = _share_kv_heads(query, key, value)
-    if not (query.dtype == key.dtype == value.dtype):
-        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"query and key must have the same number of features to be compared: "
-            f"shapes query {shape_of(query)}, key {shape_of(key)}"
-        )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"key and value must have the same length (one value per key): "
-            f"shapes key {shape_of(key)}, value {shape_of(value)}"
-        )
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"the leading (batch) dimensions do not broadcast: shapes query {shape_of(query)}, "
-            f"key {shape_of(key)}, value {shape_of(value)}"
-        ) from None
+    batch = check_attention_inputs(query, key, value)
     num_queries, num_keys = query.shape[-2], key.shape[-2]
     if mask is not None:
         check_mask(mask, (*batch, num_queries, num_keys))

@@ -16,6 +16,7 @@ __all__ = [
     "check_float",
     "check_sequence",
     "check_mask",
+    "check_attention_inputs",
     "check_token_ids",
     "check_positive_int",
 ]
@@ -68,6 +69,32 @@ def check_mask(mask, target_shape, name: str = "mask") -> None:
             f"{name} of shape {shape_of(mask)} does not broadcast to the attention weights' shape "
             f"{tuple(target_shape)}"
         )
+
+
+def check_attention_inputs(query, key, value, *, need_keys: bool = False) -> torch.Size:
+    """Raise unless ``query (..., Lq, d)``, ``key (..., Lk, d)``, ``value (..., Lk, dv)`` fit together.
+
+    They must be floating-point tensors of one dtype with at least 2 dimensions, query and key
+    the same width, key and value the same length, and leading (batch) dimensions that
+    broadcast; with ``need_keys``, at least one key. Returns the broadcast batch shape.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_float(name, t)
+        if t.dim() < 2:
+            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {shape_of(t)}")
+    shapes = f"shapes query {shape_of(query)}, key {shape_of(key)}, value {shape_of(value)}"
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"query and key must have the same number of features to be compared: {shapes}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"key and value must have the same length (one value per key): {shapes}")
+    if need_keys and key.shape[-2] == 0:
+        raise ValueError(f"there must be at least one key to attend to: {shapes}")
+    try:
+        return torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"the leading (batch) dimensions do not broadcast: {shapes}") from None
 
 
 def check_token_ids(name: str, tokens, vocab_size: int | None = None) -> None:

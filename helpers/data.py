@@ -97,12 +97,12 @@ def tokenize_target(text: str) -> list[str]:
     return list(text)
 
 
-def make_pairs(num: int, min_len: int = 3, max_len: int = 12, seed: int = 0,
+def make_pairs(num_examples: int, min_len: int = 3, max_len: int = 12, seed: int = 0,
                exclude=()) -> list[tuple[str, str]]:
-    """``num`` distinct (source, target) pairs, lengths uniform in ``[min_len, max_len]``.
+    """``num_examples`` distinct (source, target) pairs, lengths uniform in ``[min_len, max_len]``.
 
     Args:
-        num: number of pairs.
+        num_examples: number of pairs.
         min_len, max_len: the number of digits (= source words = target tokens), inclusive.
         seed: the same seed gives the same pairs, on every machine.
         exclude: sources that must not be drawn (another split's).
@@ -113,12 +113,12 @@ def make_pairs(num: int, min_len: int = 3, max_len: int = 12, seed: int = 0,
     if not 1 <= min_len <= max_len:
         raise ValueError(f"need 1 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
     available = sum(10**n for n in range(min_len, max_len + 1)) - len(set(exclude))
-    if num > available:
-        raise ValueError(f"only {available} distinct numbers have {min_len}-{max_len} digits, asked for {num}")
+    if num_examples > available:
+        raise ValueError(f"only {available} distinct numbers have {min_len}-{max_len} digits, asked for {num_examples}")
     rng = random.Random(seed)
     seen = set(exclude)
     pairs = []
-    while len(pairs) < num:
+    while len(pairs) < num_examples:
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(min_len, max_len)))
         source = " ".join(DIGIT_WORDS[int(d)] for d in digits)
         if source not in seen:
@@ -222,7 +222,8 @@ EVENT_LENGTH = 192  # samples of the event (24 ms)
 FRAME_LENGTH = 64  # samples per frame of ``frames`` (8 ms): CLIP_LENGTH // FRAME_LENGTH = 32 frames
 
 
-def tone_burst_clips(num: int, *, length: int = CLIP_LENGTH, event_length: int = EVENT_LENGTH, noise: float = 1.0,
+def tone_burst_clips(num_examples: int, *, length: int = CLIP_LENGTH, event_length: int = EVENT_LENGTH,
+                     noise: float = 1.0,
                      amplitude: float = 1.0, sample_rate: int = SAMPLE_RATE, seed: int = 0):
     """Clips of noise with one short event at a random time; the label says which event.
 
@@ -230,7 +231,7 @@ def tone_burst_clips(num: int, *, length: int = CLIP_LENGTH, event_length: int =
     differ in the event's few samples only, not in the clip's average loudness.
 
     Args:
-        num: number of clips.
+        num_examples: number of clips.
         length: samples per clip (``sample_rate`` samples are one second).
         event_length: samples of the event (Hann-windowed, so it fades in and out).
         noise: standard deviation of the white noise.
@@ -238,15 +239,15 @@ def tone_burst_clips(num: int, *, length: int = CLIP_LENGTH, event_length: int =
         seed: the same seed gives the same clips.
 
     Returns:
-        ``signals`` ``(num, length)`` float32, ``labels`` ``(num,)`` long (index into
-        ``CLIP_CLASSES``), ``starts`` ``(num,)`` long: the sample where each event begins.
+        ``signals`` ``(num_examples, length)`` float32, ``labels`` ``(num_examples,)`` long (index into
+        ``CLIP_CLASSES``), ``starts`` ``(num_examples,)`` long: the sample where each event begins.
     """
     if event_length > length:
         raise ValueError(f"event_length ({event_length}) must not exceed length ({length})")
     generator = torch.Generator().manual_seed(seed)
-    labels = torch.randint(len(CLIP_CLASSES), (num,), generator=generator)
-    starts = torch.randint(length - event_length + 1, (num,), generator=generator)
-    signals = noise * torch.randn(num, length, generator=generator)
+    labels = torch.randint(len(CLIP_CLASSES), (num_examples,), generator=generator)
+    starts = torch.randint(length - event_length + 1, (num_examples,), generator=generator)
+    signals = noise * torch.randn(num_examples, length, generator=generator)
     t = torch.arange(event_length) / sample_rate
     duration = event_length / sample_rate
     low, high = 800.0, 2400.0
@@ -261,7 +262,7 @@ def tone_burst_clips(num: int, *, length: int = CLIP_LENGTH, event_length: int =
         phase = 2 * math.pi * (f0 * t + (f1 - f0) * t**2 / (2 * duration))
         events.append(amplitude * window * torch.sin(phase))
     events = torch.stack(events)  # (classes, event_length)
-    index = starts[:, None] + torch.arange(event_length)  # (num, event_length)
+    index = starts[:, None] + torch.arange(event_length)  # (num_examples, event_length)
     signals.scatter_add_(1, index, events[labels])
     return signals, labels, starts
 

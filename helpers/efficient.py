@@ -34,10 +34,14 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+# The only private PyTorch APIs in the package, used by ``peak_memory`` alone (tested on PyTorch
+# 2.2 to 2.13 by tests/test_efficient.py::test_the_private_apis_peak_memory_uses_still_exist).
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from helpers.attention import causal_mask
+from helpers.checks import check_attention_inputs, check_positive_int
 
 __all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_attention_recompute",
            "elu_feature_map", "linear_attention", "linear_attention_recurrent", "peak_memory"]
@@ -49,8 +53,7 @@ __all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_a
 
 
 def _check_block_size(block_size):
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    check_positive_int("block_size", block_size)
 
 
 def online_softmax_stats(scores: torch.Tensor, block_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,26 +101,7 @@ def online_softmax(scores: torch.Tensor, block_size: int = 4) -> torch.Tensor:
 
 
 def _check_attention_inputs(query, key, value):
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-        if t.dim() < 2:
-            raise ValueError(f"{name} needs at least 2 dimensions (..., length, features), got shape {tuple(t.shape)}")
-    shapes = f"shapes query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
-    if not (query.dtype == key.dtype == value.dtype):
-        raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(f"query and key must have the same number of features to be compared: {shapes}")
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"key and value must have the same length (one value per key): {shapes}")
-    if key.shape[-2] == 0:
-        raise ValueError(f"there must be at least one key to attend to: {shapes}")
-    try:
-        return torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(f"the leading (batch) dimensions do not broadcast: {shapes}") from None
+    return check_attention_inputs(query, key, value, need_keys=True)
 
 
 def _causal_key_blocks(q_end: int, num_keys: int, block_size: int) -> int:
@@ -237,9 +221,7 @@ def tiled_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     """
     _check_block_size(block_size)
     if window is not None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int (keys each query may see, itself included), "
-                             f"got {window!r}")
+        check_positive_int("window", window, "keys each query may see, itself included")
         causal = True
     batch, (query, key, value) = _flatten_batch(query, key, value)
     output, _ = _tiled_forward(query, key, value, causal, block_size, _working_dtype(query.dtype), window)

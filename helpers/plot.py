@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from cycler import cycler
 
-__all__ = ["use_series_style", "heatmap", "heatmaps", "slider", "DPI", "MIN_FONT_SIZE", "MASKED_COLOR"]
+__all__ = ["use_series_style", "heatmap", "heatmaps", "score_scaling", "digit_overlays", "slider", "DPI",
+           "MIN_FONT_SIZE", "MASKED_COLOR"]
 
 # The resolution and smallest text size of every figure in the series (tests/test_plot.py holds
 # the series to them): at 110 dots per inch, 8-point text is about 12 pixels tall.
@@ -144,6 +145,90 @@ def heatmaps(weights, *, titles=None, ncols=None, xlabels=None, ylabels=None, si
     if colorbar:
         bar = fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=0.9)
         bar.set_label(colorbar_label)
+    return fig
+
+
+def score_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, samples: int = 2000, seed: int = 0):
+    """Scores and softmax weights of random unit-variance queries and keys of width ``dim`` (notebook 02).
+
+    The scores are ``q . k / dim ** scale_power``: 0 is the raw dot product, 0.5 the Transformer's
+    ``sqrt(d)``. Left: the scores' histogram (its standard deviation in the title). Right: one
+    query's weights over ``num_keys`` keys, sorted; a near one-hot bar means a saturated softmax.
+    Returns the figure.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    query = torch.randn(samples, 1, dim, generator=generator)
+    key = torch.randn(samples, num_keys, dim, generator=generator)
+    scores = (query @ key.transpose(-2, -1)).squeeze(1) / dim**scale_power  # (samples, keys)
+    weights = torch.softmax(scores, dim=-1)
+    max_weight = weights.max(dim=-1).values.mean()
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0))
+    left.hist(scores.flatten().numpy(), bins=60, color="C0")
+    left.set_title(f"scores: std {scores.std():.2f}")
+    left.set_xlabel(f"q·k / d^{scale_power:g}   (d = {dim})")
+    left.set_ylabel("count")
+    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="C1")
+    right.set_ylim(0, 1)
+    right.set_title(f"one query's weights (mean max weight {max_weight:.2f})")
+    right.set_xlabel("keys, sorted by weight")
+    right.set_ylabel("weight")
+    right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # keys are counted, not measured
+    right.set_xlim(-0.6, num_keys - 0.4)
+    fig.tight_layout()
+    return fig
+
+
+def digit_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float = 1.5, labels: dict | None = None):
+    """One row per digit image, then each ``(batch, grid, grid)`` map with the digit's outline on top (04, 11).
+
+    Each column has ONE colour scale for all its rows, drawn as a labelled colorbar under it, so
+    a near-uniform map looks pale and a peaked one bright. A column whose values are all >= 0 runs
+    from 0 to its largest value (``magma``); a column with negative values uses a diverging scale
+    centred at 0 (``RdBu_r``: red = positive, blue = negative), so nothing is clipped. The cyan
+    outline is the digit's strokes (ink >= 0.4).
+
+    Args:
+        images: ``(batch, 1, H, W)``.
+        maps: ``{column title: (batch, g, g) tensor}``, stretched over the image.
+        titles: optional row labels (e.g. the labels).
+        labels: optional ``{column title: colorbar label}``.
+
+    Returns the figure.
+    """
+    images = images.detach().float().cpu()
+    batch, _, height, width = images.shape
+    fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch + 0.9),
+                             squeeze=False, layout="constrained")
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    for row in range(batch):
+        axes[row, 0].imshow(images[row, 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[row, 0].contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper",
+                             extent=extent)
+        if titles is not None:
+            axes[row, 0].set_ylabel(str(titles[row]))
+    axes[0, 0].set_title("digit", fontsize=9)
+    for col, (name, values) in enumerate(maps.items(), start=1):
+        values = values.detach().float().cpu()
+        low, high = float(values.min()), float(values.max())
+        if low < 0:
+            bound = max(-low, high, 1e-12)
+            scale = dict(cmap="RdBu_r", vmin=-bound, vmax=bound)
+        else:
+            scale = dict(cmap="magma", vmin=0, vmax=max(high, 1e-12))
+        for row in range(batch):
+            ax = axes[row, col]
+            image = ax.imshow(values[row], extent=extent, interpolation="nearest", **scale)
+            ax.contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper", extent=extent)
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+        axes[0, col].set_title(name, fontsize=9)
+        bar = fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.9, aspect=12)
+        bar.set_label((labels or {}).get(name, name), fontsize=8)
+        bar.ax.tick_params(labelsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     return fig
 
 

@@ -8,13 +8,14 @@ the plain average. Squeeze-and-excitation is the same idea turned sideways: it w
 
 Reads top to bottom: the pooling modules, the two small models of notebook 04 (``DigitCNN`` for
 the 8x8 digits of ``helpers.data.digits_split``, ``FrameClassifier`` for the clips of
-``helpers.data.tone_burst_clips``), then training and accuracy. Notebook 11 imports
+``helpers.data.tone_burst_clips``), then the CNN's training recipe (``helpers.train`` holds the
+loop and the accuracy). Notebook 11 imports
 ``DigitCNN`` and ``train_digit_cnn`` to compare a tiny ViT with the CNN on the same split::
 
-    from helpers import data, pooling
+    from helpers import data, pooling, train
     split = data.digits_split()
     model, history = pooling.train_digit_cnn(split, pool="attention")
-    pooling.accuracy(model, split[2], split[3])
+    train.accuracy(model, split[2], split[3])
 """
 
 import torch
@@ -23,11 +24,11 @@ from torch import nn
 
 from helpers.attention import masked_softmax
 from helpers.scoring import AdditiveScore
-from helpers.train import fit
+from helpers.train import train_classifier
 
 __all__ = [
     "AttentionPool", "AttentionPool2d", "SqueezeExcitation", "DigitCNN", "FrameClassifier",
-    "train_classifier", "train_digit_cnn", "accuracy",
+    "train_digit_cnn",
 ]
 
 
@@ -222,50 +223,8 @@ class FrameClassifier(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# Training and evaluation
+# Training the digit CNN (notebooks 04 and 11)
 # --------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Share of ``inputs`` whose highest logit is the label (the model in eval mode)."""
-    if len(inputs) != len(labels):
-        raise ValueError(f"inputs and labels differ in length: {len(inputs)} vs {len(labels)}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    right = 0
-    for start in range(0, len(inputs), batch_size):
-        logits = model(inputs[start: start + batch_size].to(device))
-        right += (logits.argmax(dim=-1).cpu() == labels[start: start + batch_size]).sum().item()
-    model.train(was_training)
-    return right / len(inputs)
-
-
-def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, valid_inputs=None,
-                     valid_labels=None, steps: int = 400, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-                     eval_every: int = 100) -> dict:
-    """Train any classifier with cross-entropy and ``helpers.train.fit``; return its history.
-
-    Batch ``k`` is drawn from a generator seeded with ``seed`` and ``k``, so a run is
-    reproducible given the model's initial weights. With validation data, the history records
-    the validation accuracy every ``eval_every`` steps.
-    """
-    device = next(model.parameters()).device
-
-    def draw(step):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        index = torch.randint(len(inputs), (batch_size,), generator=generator)
-        return inputs[index].to(device), labels[index].to(device)
-
-    def loss_fn(m, batch):
-        x, y = batch
-        return F.cross_entropy(m(x), y)
-
-    evaluate = None
-    if valid_inputs is not None:
-        evaluate = lambda m: accuracy(m, valid_inputs, valid_labels)  # noqa: E731
-    return fit(model, draw, loss_fn, steps=steps, lr=lr, evaluate=evaluate, eval_every=eval_every if evaluate else 0)
 
 
 def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: bool = False, steps: int = 200,

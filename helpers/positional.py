@@ -74,10 +74,11 @@ def sinusoidal_encoding(num_positions: int, embed_dim: int, *, base: float = 100
         - output: ``(num_positions, embed_dim)``
     """
     if num_positions < 0 or embed_dim <= 0:
-        raise ValueError(f"need num_positions >= 0 and embed_dim > 0, got num_positions={num_positions}, embed_dim={embed_dim}")
+        raise ValueError(f"need num_positions >= 0 and embed_dim > 0, got num_positions={num_positions}, "
+                         f"embed_dim={embed_dim}")
     position = torch.arange(num_positions, device=device, dtype=torch.float64)[:, None]  # (P, 1)
     # Frequencies in float64 so that large positions keep their phase exactly.
-    frequency = base ** (-torch.arange(0, embed_dim, 2, device=device, dtype=torch.float64) / embed_dim)  # (ceil(embed_dim/2),)
+    frequency = base ** (-torch.arange(0, embed_dim, 2, device=device, dtype=torch.float64) / embed_dim)  # (ceil(E/2),)
     angle = position * frequency  # (P, ceil(embed_dim/2))
     encoding = torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)  # (P, 2 * ceil(embed_dim/2)), interleaved
     return encoding[:, :embed_dim].to(dtype)
@@ -317,7 +318,8 @@ class OrderClassifier(nn.Module):
             self.position = LearnedPositionalEmbedding(embed_dim, max_len, init_std=1.0)
         else:
             self.position = nn.Identity()
-        self.attention = PositionalSelfAttention(embed_dim, num_heads, rotary=encoding == "rope", alibi=encoding == "alibi")
+        self.attention = PositionalSelfAttention(embed_dim, num_heads, rotary=encoding == "rope",
+                                                 alibi=encoding == "alibi")
         self.norm1, self.norm2 = nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim)
         self.mlp = nn.Sequential(nn.Linear(embed_dim, 2 * embed_dim), nn.GELU(), nn.Linear(2 * embed_dim, embed_dim))
         self.readout = nn.Linear(embed_dim, num_classes)
@@ -371,14 +373,15 @@ class OrderClassifierStack(nn.Module):
         models = list(models)
         if not models or not all(isinstance(m, OrderClassifier) for m in models):
             raise TypeError("OrderClassifierStack needs a non-empty list of OrderClassifier models")
-        sizes = [(m.embed.num_embeddings, m.readout.out_features, m.attention.embed_dim, m.attention.num_heads, m.max_len)
-                 for m in models]
+        sizes = [(m.embed.num_embeddings, m.readout.out_features, m.attention.embed_dim, m.attention.num_heads,
+                  m.max_len) for m in models]
         if len(set(sizes)) > 1:
-            raise ValueError("every stacked model needs the same (vocab_size, num_classes, embed_dim, num_heads, max_len), "
-                             f"got {sorted(set(sizes))}")
+            raise ValueError("every stacked model needs the same (vocab_size, num_classes, embed_dim, num_heads, "
+                             f"max_len), got {sorted(set(sizes))}")
         first = models[0]
         self.models = models  # a plain list: the stack's own parameters are the stacked copies
-        self.embed_dim, self.num_heads, self.max_len = first.attention.embed_dim, first.attention.num_heads, first.max_len
+        self.embed_dim, self.num_heads = first.attention.embed_dim, first.attention.num_heads
+        self.max_len = first.max_len
         self.head_dim = self.embed_dim // self.num_heads
         for name, _ in first.named_parameters():
             if name != "position.embedding.weight":

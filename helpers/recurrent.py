@@ -1,8 +1,7 @@
 """A GRU encoder-decoder, without and with attention (notebook 03; reused by notebook 09).
 
 Reads top to bottom: the encoder, three decoders that differ only in where their context
-vector comes from, the model that joins them, then the loss, greedy decoding, accuracy and
-training.
+vector comes from, and the model that joins them, with greedy decoding.
 
 - ``PlainDecoder``: one fixed context vector, the encoder's summary of the whole input, at every
   step (Cho et al., 2014). Everything the decoder knows about the input must fit in it.
@@ -15,36 +14,27 @@ training.
 Masks follow the package convention (``helpers.attention``): True = may attend; padding in the
 source is never attended to.
 
-Typical use (what notebook 09 needs)::
+Typical use (notebooks 03 and 09; the loss, greedy evaluation and training loop are in
+``helpers.train``, shared with the Transformer of notebook 09)::
 
-    from helpers import data, recurrent
-    train, valid = data.translation_split()
+    from helpers import data, recurrent, train
+    train_pairs, valid = data.translation_split()
     dev = data.translation_dev()                          # for curves and choices; valid only reports
     model = recurrent.Seq2Seq(attention="bahdanau")
-    history = recurrent.train_seq2seq(model, train, dev)
-    recurrent.exact_match(model, valid)                   # one number: the share translated exactly
-    recurrent.exact_match(model, valid, by_length=True)   # {3: ..., 4: ..., ..., 12: ...}
-    recurrent.exact_match(model, data.make_pairs(500, 13, 16, seed=5), by_length=True)  # longer than trained
-
-Notebook 03 trains each model on seeds 0, 1 and 2 (``torch.manual_seed(seed)`` before building
-it, ``seed=seed`` for the batches) with ``embed_dim=16, hidden_size=32``, 100 steps of 64 pairs,
-AdamW at 0.01; the defaults here (embed 32, hidden 64, 150 steps of 128 at 5e-3) are notebook 09's.
+    history = train.train_seq2seq(model, train_pairs, dev)
+    train.exact_match(model, valid)                       # one number: the share translated exactly
+    train.exact_match(model, valid, by_length=True)       # {3: ..., 4: ..., ..., 12: ...}
 """
 
-import random
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from helpers.attention import masked_softmax, padding_mask
-from helpers.data import SOURCE_VOCAB, TARGET_VOCAB, Seq2SeqBatch, Vocab, batch_sampler, collate, tokenize_source
+from helpers.data import SOURCE_VOCAB, TARGET_VOCAB, Vocab
 from helpers.scoring import AdditiveScore, GeneralScore
-from helpers.train import fit
 
 __all__ = [
-    "Encoder", "PlainDecoder", "BahdanauDecoder", "LuongDecoder", "Seq2Seq", "seq2seq_loss",
-    "exact_match", "translate", "train_seq2seq",
+    "GRUEncoder", "PlainDecoder", "BahdanauDecoder", "LuongDecoder", "Seq2Seq",
 ]
 
 
@@ -53,7 +43,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-class Encoder(nn.Module):
+class GRUEncoder(nn.Module):
     """Embeds the source and reads it with a bidirectional GRU.
 
     Each position's state sees the whole input (left to right and right to left), so it can
@@ -272,7 +262,7 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"attention must be one of {sorted(DECODERS)}, got {attention!r}")
         self.attention = attention
         self.source_vocab, self.target_vocab = source_vocab, target_vocab
-        self.encoder = Encoder(len(source_vocab), embed_dim, hidden_size)
+        self.encoder = GRUEncoder(len(source_vocab), embed_dim, hidden_size)
         self.decoder = DECODERS[attention](len(target_vocab), embed_dim, hidden_size, 2 * hidden_size)
 
     def _encode(self, source, source_lengths):
@@ -327,90 +317,3 @@ class Seq2Seq(nn.Module):
             all_weights.append(weights)
         weights = None if all_weights[0] is None else torch.stack(all_weights, dim=1)  # (B, T, S)
         return torch.stack(tokens, dim=1), weights
-
-
-# --------------------------------------------------------------------------------------------
-# Loss, evaluation, training
-# --------------------------------------------------------------------------------------------
-
-
-def seq2seq_loss(model: Seq2Seq, batch: Seq2SeqBatch) -> torch.Tensor:
-    """Mean cross-entropy of the next target token under teacher forcing (padding ignored)."""
-    batch = batch.to(next(model.parameters()).device)
-    logits, _ = model(batch.source, batch.source_lengths, batch.target_in)  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), batch.target_out.flatten(), ignore_index=0)
-
-
-def _predict(model, pairs, batch_size):
-    """Greedy outputs (strings) and weights for ``pairs``, in order."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    outputs, weights = [], []
-    for start in range(0, len(pairs), batch_size):
-        batch = collate(pairs[start: start + batch_size], model.source_vocab, model.target_vocab).to(device)
-        tokens, w = model.greedy_decode(batch.source, batch.source_lengths)
-        for row in range(len(batch)):
-            outputs.append("".join(model.target_vocab.decode(tokens[row])))
-            if w is not None:
-                n_out = len(outputs[-1]) + 1  # the digits and the <eos> step
-                weights.append(w[row, :n_out, : int(batch.source_lengths[row])].cpu())
-    model.train(was_training)
-    return outputs, (weights or None)
-
-
-def exact_match(model: Seq2Seq, pairs, *, by_length: bool = False, batch_size: int = 500):
-    """Share of ``pairs`` whose greedy translation equals the target exactly.
-
-    Args:
-        pairs: ``(source, target)`` strings, e.g. a validation split.
-        by_length: if True, return ``{number of source words: accuracy}`` instead of one number.
-    """
-    pairs = list(pairs)
-    outputs, _ = _predict(model, pairs, batch_size)
-    if not by_length:
-        return sum(out == target for out, (_, target) in zip(outputs, pairs, strict=True)) / len(pairs)
-    totals, right = {}, {}
-    for out, (source, target) in zip(outputs, pairs, strict=True):
-        length = len(tokenize_source(source))
-        totals[length] = totals.get(length, 0) + 1
-        right[length] = right.get(length, 0) + (out == target)
-    return {length: right[length] / totals[length] for length in sorted(totals)}
-
-
-def translate(model: Seq2Seq, sources):
-    """Greedy translations of source strings, with the alignment each one used.
-
-    Returns:
-        ``outputs``: list of target strings; ``weights``: list of ``(output tokens + 1, source
-        words)`` tensors (the last row is the ``<eos>`` step), or ``None`` without attention.
-    """
-    pairs = [(source, "") for source in sources]
-    return _predict(model, pairs, batch_size=500)
-
-
-def train_seq2seq(model: Seq2Seq, train_pairs, valid_pairs=None, *, steps: int = 150, batch_size: int = 128,
-                  lr: float = 5e-3, seed: int = 0, eval_every: int = 25, eval_size: int = 300,
-                  optimizer: torch.optim.Optimizer | None = None, start_step: int = 0) -> dict:
-    """Train with teacher forcing and ``helpers.train.fit``; return its history.
-
-    Every ``eval_every`` steps the history records the exact-match accuracy on the first
-    ``eval_size`` pairs of ``valid_pairs`` (when given; pass a development set such as
-    ``data.translation_dev()``, not the set you report on). Batches depend only on ``seed`` and
-    the step, so a run is reproducible given the model's initial weights.
-
-    To *continue* a run, pass the same ``optimizer`` both times (AdamW on ``model.parameters()``
-    at ``lr``) and ``start_step`` = the steps already run: the continuation draws the batches a
-    single longer run would have drawn, and its history counts steps from ``start_step``.
-    """
-    evaluate = None
-    if valid_pairs is not None:
-        subset = list(valid_pairs)[:eval_size]
-        evaluate = lambda m: exact_match(m, subset)  # noqa: E731
-    random.seed(seed)
-    draw = batch_sampler(train_pairs, batch_size, seed)
-    history = fit(model, lambda step: draw(start_step + step), seq2seq_loss, steps=steps, lr=lr,
-                  evaluate=evaluate, eval_every=eval_every if evaluate else 0, optimizer=optimizer)
-    history["eval_step"] = [start_step + step for step in history["eval_step"]]
-    history["steps"] += start_step
-    return history

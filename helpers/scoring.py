@@ -24,10 +24,10 @@ Masks follow the package convention (``helpers.attention``): bool, True = may at
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from helpers.attention import masked_softmax
+from helpers.checks import shape_of
 
 __all__ = [
     "Score",
@@ -41,12 +41,7 @@ __all__ = [
     "attend",
     "window_mask",
     "count_multiply_adds",
-    "plot_scaling",
 ]
-
-
-def _shape(t):
-    return tuple(t.shape)
 
 
 class Score(nn.Module):
@@ -82,22 +77,22 @@ class Score(nn.Module):
             if not t.is_floating_point():
                 raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
             if t.dim() != 3:
-                raise ValueError(f"{name} must be (batch, length, features), got shape {_shape(t)}")
+                raise ValueError(f"{name} must be (batch, length, features), got shape {shape_of(t)}")
             if width is not None and t.shape[-1] != width:
                 raise ValueError(
                     f"{name} has {t.shape[-1]} features but {type(self).__name__} expects {width} ({what}): "
-                    f"shapes query {_shape(query)}, key {_shape(key)}"
+                    f"shapes query {shape_of(query)}, key {shape_of(key)}"
                 )
         if query.shape[0] != key.shape[0]:
-            raise ValueError(f"query and key must have the same batch size: shapes query {_shape(query)}, "
-                             f"key {_shape(key)}")
+            raise ValueError(f"query and key must have the same batch size: shapes query {shape_of(query)}, "
+                             f"key {shape_of(key)}")
 
 
 def _check_same_width(module, query, key):
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
             f"{type(module).__name__} compares query and key feature by feature, so they need the same "
-            f"number of features: shapes query {_shape(query)}, key {_shape(key)}"
+            f"number of features: shapes query {shape_of(query)}, key {shape_of(key)}"
         )
 
 
@@ -170,7 +165,7 @@ class LocationScore(Score):
     def score(self, query, key):
         if key.shape[1] > self.max_keys:
             raise ValueError(f"LocationScore has one score per key position up to max_keys={self.max_keys}, "
-                             f"got {key.shape[1]} keys: shapes query {_shape(query)}, key {_shape(key)}")
+                             f"got {key.shape[1]} keys: shapes query {shape_of(query)}, key {shape_of(key)}")
         return self.proj(query)[:, :, : key.shape[1]]  # (B, Lq, Lk)
 
 
@@ -226,9 +221,9 @@ def attend(score: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torc
         ``output`` ``(batch, Lq, dv)`` and ``weights`` ``(batch, Lq, Lk)``.
     """
     if not isinstance(value, torch.Tensor) or value.dim() != 3 or value.shape[:2] != key.shape[:2]:
-        got = _shape(value) if isinstance(value, torch.Tensor) else type(value).__name__
+        got = shape_of(value) if isinstance(value, torch.Tensor) else type(value).__name__
         raise ValueError(f"value must be (batch, Lk, dv) with the batch and length of key: "
-                         f"shapes key {_shape(key)}, value {got}")
+                         f"shapes key {shape_of(key)}, value {got}")
     weights = masked_softmax(score(query, key), mask)  # (B, Lq, Lk)
     return weights @ value, weights  # (B, Lq, dv), (B, Lq, Lk)
 
@@ -249,7 +244,7 @@ def window_mask(num_queries: int, num_keys: int, window: int, centers: torch.Ten
         centers = torch.arange(num_queries, device=device)
     centers = torch.as_tensor(centers, device=device)
     if centers.shape != (num_queries,):
-        raise ValueError(f"centers must have shape ({num_queries},), got {_shape(centers)}")
+        raise ValueError(f"centers must have shape ({num_queries},), got {shape_of(centers)}")
     keys = torch.arange(num_keys, device=centers.device)
     return (keys[None, :] - centers[:, None]).abs() <= window  # (Lq, Lk)
 
@@ -266,36 +261,3 @@ def count_multiply_adds(module: nn.Module, *inputs) -> int:
     with counter, torch.no_grad():
         module(*inputs)
     return counter.get_total_flops() // 2
-
-
-def plot_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, samples: int = 2000, seed: int = 0):
-    """Scores and softmax weights of random unit-variance queries and keys of width ``dim``.
-
-    The scores are ``q . k / dim ** scale_power``: 0 is the raw dot product, 0.5 the Transformer's
-    ``sqrt(d)``. Left: the scores' histogram (its standard deviation in the title). Right: one
-    query's weights over ``num_keys`` keys, sorted; a near one-hot bar means a saturated softmax.
-    Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    generator = torch.Generator().manual_seed(seed)
-    query = torch.randn(samples, 1, dim, generator=generator)
-    key = torch.randn(samples, num_keys, dim, generator=generator)
-    scores = (query @ key.transpose(-2, -1)).squeeze(1) / dim**scale_power  # (samples, keys)
-    weights = F.softmax(scores, dim=-1)
-    max_weight = weights.max(dim=-1).values.mean()
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0))
-    left.hist(scores.flatten().numpy(), bins=60, color="C0")
-    left.set_title(f"scores: std {scores.std():.2f}")
-    left.set_xlabel(f"q·k / d^{scale_power:g}   (d = {dim})")
-    left.set_ylabel("count")
-    right.bar(range(num_keys), weights[0].sort(descending=True).values.numpy(), color="C1")
-    right.set_ylim(0, 1)
-    right.set_title(f"one query's weights (mean max weight {max_weight:.2f})")
-    right.set_xlabel("keys, sorted by weight")
-    right.set_ylabel("weight")
-    right.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # keys are counted, not measured
-    right.set_xlim(-0.6, num_keys - 0.4)
-    fig.tight_layout()
-    return fig

@@ -1,8 +1,10 @@
 """Small synthetic sequence tasks: each one needs a specific thing from attention (notebooks 06, 07, 09).
 
-Every task is a plain function ``task(num_sequences, length, *, ..., generator=None)`` that returns
-``(tokens, targets)`` as integer tensors, drawn fresh on each call (pass a ``torch.Generator`` for a
-fixed draw). Nothing is downloaded; a batch of a few hundred sequences takes microseconds.
+Every task is a plain function ``task(num_examples, length, *, ..., generator=None)`` that returns
+``(tokens, targets)`` as integer tensors, drawn fresh on each call. They are batch samplers,
+called once per training step, so they take a ``torch.Generator`` that the caller seeds once and
+that advances with every batch; a fixed data set, such as ``first_word_pairs``, takes a ``seed``
+(the rule of the whole package). Nothing is downloaded; a batch takes microseconds.
 
 - ``order_task``: one label per sequence, "does marker A come before marker B?" -- needs order.
 - ``two_lookups_task``: one label per position that needs two different lookups at once -- a job
@@ -23,14 +25,14 @@ __all__ = ["IGNORE", "order_task", "two_lookups_task", "first_word_pairs"]
 IGNORE = -100
 
 
-def _check(num_sequences, length, minimum_length):
-    if num_sequences <= 0:
-        raise ValueError(f"num_sequences must be positive, got {num_sequences}")
+def _check(num_examples, length, minimum_length):
+    if num_examples <= 0:
+        raise ValueError(f"num_examples must be positive, got {num_examples}")
     if length < minimum_length:
         raise ValueError(f"this task needs sequences of at least {minimum_length} tokens, got length={length}")
 
 
-def order_task(num_sequences: int, length: int, *, vocab_size: int = 8, generator: torch.Generator | None = None):
+def order_task(num_examples: int, length: int, *, vocab_size: int = 8, generator: torch.Generator | None = None):
     """Two markers among filler tokens; the label says whether marker A comes before marker B.
 
     Token 0 is marker A, token 1 is marker B, tokens ``2 .. vocab_size - 1`` are filler drawn
@@ -39,23 +41,23 @@ def order_task(num_sequences: int, length: int, *, vocab_size: int = 8, generato
     order cannot beat 50%.
 
     Returns:
-        ``tokens`` of shape ``(num_sequences, length)`` and ``labels`` of shape ``(num_sequences,)``,
+        ``tokens`` of shape ``(num_examples, length)`` and ``labels`` of shape ``(num_examples,)``,
         1 where A comes before B.
     """
-    _check(num_sequences, length, 2)
+    _check(num_examples, length, 2)
     if vocab_size < 3:
         raise ValueError(f"vocab_size must leave room for filler after the two markers, got {vocab_size}")
-    tokens = torch.randint(2, vocab_size, (num_sequences, length), generator=generator)
+    tokens = torch.randint(2, vocab_size, (num_examples, length), generator=generator)
     # Two distinct positions per row: the first two columns of a random permutation.
-    positions = torch.rand(num_sequences, length, generator=generator).argsort(dim=1)[:, :2]  # (N, 2)
-    rows = torch.arange(num_sequences)
+    positions = torch.rand(num_examples, length, generator=generator).argsort(dim=1)[:, :2]  # (N, 2)
+    rows = torch.arange(num_examples)
     tokens[rows, positions[:, 0]] = 0
     tokens[rows, positions[:, 1]] = 1
     labels = (positions[:, 0] < positions[:, 1]).long()
     return tokens, labels
 
 
-def two_lookups_task(num_sequences: int, length: int, *, vocab_size: int = 6,
+def two_lookups_task(num_examples: int, length: int, *, vocab_size: int = 6,
                      generator: torch.Generator | None = None):
     """At each position, name the previous token and the one marked token of the sequence.
 
@@ -68,15 +70,15 @@ def two_lookups_task(num_sequences: int, length: int, *, vocab_size: int = 6,
     target is ``IGNORE``.
 
     Returns:
-        ``tokens`` and ``targets``, both ``(num_sequences, length)``. Tokens lie in
+        ``tokens`` and ``targets``, both ``(num_examples, length)``. Tokens lie in
         ``0 .. 2 * vocab_size - 1``; targets in ``0 .. 2 * vocab_size**2 - 1`` or are ``IGNORE``.
     """
-    _check(num_sequences, length, 2)
+    _check(num_examples, length, 2)
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be at least 2, got {vocab_size}")
-    tokens = torch.randint(0, vocab_size, (num_sequences, length), generator=generator)
-    where = torch.randint(0, length, (num_sequences,), generator=generator)
-    rows = torch.arange(num_sequences)
+    tokens = torch.randint(0, vocab_size, (num_examples, length), generator=generator)
+    where = torch.randint(0, length, (num_examples,), generator=generator)
+    rows = torch.arange(num_examples)
     value = tokens[rows, where]  # (N,) the plain value of the token that gets marked
     tokens[rows, where] = value + vocab_size
     targets = torch.full_like(tokens, IGNORE)
@@ -89,7 +91,8 @@ def two_lookups_task(num_sequences: int, length: int, *, vocab_size: int = 6,
 # --------------------------------------------------------------------------------------------
 
 
-def first_word_pairs(num: int, min_distance: int, max_distance: int, *, seed: int = 0) -> list[tuple[str, str]]:
+def first_word_pairs(num_examples: int, min_distance: int, max_distance: int, *,
+                     seed: int = 0) -> list[tuple[str, str]]:
     """Remember the first word across a run of distractors (notebook 09's long-range probe).
 
     The source is a digit word followed by ``distance`` distractor digit words, with ``distance``
@@ -98,17 +101,17 @@ def first_word_pairs(num: int, min_distance: int, max_distance: int, *, seed: in
         "seven one four four"  ->  "7"        (distance 3)
 
     Unlike the functions above, it returns pairs of strings in ``helpers.data``'s translation
-    format, so the translation models, ``data.collate`` and ``recurrent.exact_match`` take them
+    format, so the translation models, ``data.collate`` and ``train.exact_match`` take them
     unchanged; ``exact_match(model, pairs, by_length=True)`` reports accuracy by source length,
     which is ``distance + 1``. The same seed gives the same pairs on every machine.
     """
-    if num <= 0:
-        raise ValueError(f"num must be positive, got {num}")
+    if num_examples <= 0:
+        raise ValueError(f"num_examples must be positive, got {num_examples}")
     if not 1 <= min_distance <= max_distance:
         raise ValueError(f"need 1 <= min_distance <= max_distance, got {min_distance}, {max_distance}")
     rng = random.Random(seed)
     pairs = []
-    for _ in range(num):
+    for _ in range(num_examples):
         digits = [rng.randrange(10) for _ in range(rng.randint(min_distance, max_distance) + 1)]
         pairs.append((" ".join(DIGIT_WORDS[d] for d in digits), str(digits[0])))
     return pairs

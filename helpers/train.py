@@ -15,9 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["fit", "fit_seeds", "count_parameters", "quiet"]
+from helpers.data import Seq2SeqBatch, batch_sampler, collate, tokenize_source
+
+__all__ = ["fit", "fit_seeds", "count_parameters", "quiet", "accuracy", "train_classifier", "seq2seq_loss",
+           "exact_match", "translate", "train_seq2seq"]
 
 
 def quiet() -> bool:
@@ -191,3 +195,136 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
                     b.copy_(buffers[name][index])
         model.eval()
     return models, {"loss": torch.stack(losses), "steps": steps, "seconds": seconds}
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers: accuracy and a training recipe (notebooks 04 and 11)
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Share of ``inputs`` whose highest logit is the label (the model in eval mode)."""
+    if len(inputs) != len(labels):
+        raise ValueError(f"inputs and labels differ in length: {len(inputs)} vs {len(labels)}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    right = 0
+    for start in range(0, len(inputs), batch_size):
+        logits = model(inputs[start: start + batch_size].to(device))
+        right += (logits.argmax(dim=-1).cpu() == labels[start: start + batch_size]).sum().item()
+    model.train(was_training)
+    return right / len(inputs)
+
+
+def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, valid_inputs=None,
+                     valid_labels=None, steps: int = 400, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
+                     eval_every: int = 100) -> dict:
+    """Train any classifier with cross-entropy and ``helpers.train.fit``; return its history.
+
+    Batch ``k`` is drawn from a generator seeded with ``seed`` and ``k``, so a run is
+    reproducible given the model's initial weights. With validation data, the history records
+    the validation accuracy every ``eval_every`` steps.
+    """
+    device = next(model.parameters()).device
+
+    def draw(step):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        index = torch.randint(len(inputs), (batch_size,), generator=generator)
+        return inputs[index].to(device), labels[index].to(device)
+
+    def loss_fn(m, batch):
+        x, y = batch
+        return F.cross_entropy(m(x), y)
+
+    evaluate = None
+    if valid_inputs is not None:
+        evaluate = lambda m: accuracy(m, valid_inputs, valid_labels)  # noqa: E731
+    return fit(model, draw, loss_fn, steps=steps, lr=lr, evaluate=evaluate, eval_every=eval_every if evaluate else 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Sequence-to-sequence: loss, greedy evaluation, training (the GRU models of 03, the Transformer of 09)
+# --------------------------------------------------------------------------------------------
+
+
+def seq2seq_loss(model: nn.Module, batch: Seq2SeqBatch) -> torch.Tensor:
+    """Mean cross-entropy of the next target token under teacher forcing (padding ignored)."""
+    batch = batch.to(next(model.parameters()).device)
+    logits, _ = model(batch.source, batch.source_lengths, batch.target_in)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1), batch.target_out.flatten(), ignore_index=0)
+
+
+def _predict(model, pairs, batch_size):
+    """Greedy outputs (strings) and weights for ``pairs``, in order."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs, weights = [], []
+    for start in range(0, len(pairs), batch_size):
+        batch = collate(pairs[start: start + batch_size], model.source_vocab, model.target_vocab).to(device)
+        tokens, w = model.greedy_decode(batch.source, batch.source_lengths)
+        for row in range(len(batch)):
+            outputs.append("".join(model.target_vocab.decode(tokens[row])))
+            if w is not None:
+                n_out = len(outputs[-1]) + 1  # the digits and the <eos> step
+                weights.append(w[row, :n_out, : int(batch.source_lengths[row])].cpu())
+    model.train(was_training)
+    return outputs, (weights or None)
+
+
+def exact_match(model: nn.Module, pairs, *, by_length: bool = False, batch_size: int = 500):
+    """Share of ``pairs`` whose greedy translation equals the target exactly.
+
+    Args:
+        pairs: ``(source, target)`` strings, e.g. a validation split.
+        by_length: if True, return ``{number of source words: accuracy}`` instead of one number.
+    """
+    pairs = list(pairs)
+    outputs, _ = _predict(model, pairs, batch_size)
+    if not by_length:
+        return sum(out == target for out, (_, target) in zip(outputs, pairs, strict=True)) / len(pairs)
+    totals, right = {}, {}
+    for out, (source, target) in zip(outputs, pairs, strict=True):
+        length = len(tokenize_source(source))
+        totals[length] = totals.get(length, 0) + 1
+        right[length] = right.get(length, 0) + (out == target)
+    return {length: right[length] / totals[length] for length in sorted(totals)}
+
+
+def translate(model: nn.Module, sources):
+    """Greedy translations of source strings, with the alignment each one used.
+
+    Returns:
+        ``outputs``: list of target strings; ``weights``: list of ``(output tokens + 1, source
+        words)`` tensors (the last row is the ``<eos>`` step), or ``None`` without attention.
+    """
+    pairs = [(source, "") for source in sources]
+    return _predict(model, pairs, batch_size=500)
+
+
+def train_seq2seq(model: nn.Module, train_pairs, valid_pairs=None, *, steps: int = 150, batch_size: int = 128,
+                  lr: float = 5e-3, seed: int = 0, eval_every: int = 25, eval_size: int = 300,
+                  optimizer: torch.optim.Optimizer | None = None, start_step: int = 0) -> dict:
+    """Train with teacher forcing and ``helpers.train.fit``; return its history.
+
+    Every ``eval_every`` steps the history records the exact-match accuracy on the first
+    ``eval_size`` pairs of ``valid_pairs`` (when given; pass a development set such as
+    ``data.translation_dev()``, not the set you report on). Batches depend only on ``seed`` and
+    the step, so a run is reproducible given the model's initial weights.
+
+    To *continue* a run, pass the same ``optimizer`` both times (AdamW on ``model.parameters()``
+    at ``lr``) and ``start_step`` = the steps already run: the continuation draws the batches a
+    single longer run would have drawn, and its history counts steps from ``start_step``.
+    """
+    evaluate = None
+    if valid_pairs is not None:
+        subset = list(valid_pairs)[:eval_size]
+        evaluate = lambda m: exact_match(m, subset)  # noqa: E731
+    draw = batch_sampler(train_pairs, batch_size, seed)
+    history = fit(model, lambda step: draw(start_step + step), seq2seq_loss, steps=steps, lr=lr,
+                  evaluate=evaluate, eval_every=eval_every if evaluate else 0, optimizer=optimizer)
+    history["eval_step"] = [start_step + step for step in history["eval_step"]]
+    history["steps"] += start_step
+    return history

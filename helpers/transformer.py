@@ -18,9 +18,9 @@ step: step ``t`` recomputes the keys and values of the ``t - 1`` positions it al
 With ``cache = model.new_cache()`` and ``model.decode(new_tokens, memory, memory_mask,
 cache=cache)``, each decoder layer hands its two attention modules a
 ``helpers.attention.KVCache``: self-attention appends the new positions' keys/values ``(batch,
-heads, t, head_dim)``; cross-attention projects the encoder's output once, on the first call. ``greedy_decode(..., use_cache=True)`` does this
-and returns exactly the tokens of ``use_cache=False`` (tested). The cache is for inference: use
-it in ``eval()`` mode (its attention applies no dropout).
+heads, t, head_dim)``; cross-attention projects the encoder's output once, on the first call.
+``greedy_decode(..., use_cache=True)`` does this and returns exactly the tokens of
+``use_cache=False`` (tested). The cache is for inference: use it in ``eval()`` mode.
 """
 
 import math
@@ -200,8 +200,8 @@ class DecoderLayer(nn.Module):
           source padding: ``padding_mask(src_lengths)[:, None, None, :]``.
         - output: ``(batch, T, embed_dim)``.
 
-    With ``need_weights=True`` (no cache) the layer keeps ``self.self_weights`` ``(batch, heads,
-    T, T)`` and ``self.cross_weights`` ``(batch, heads, T, S)`` for plots.
+    With ``need_weights=True`` (no cache) the layer keeps ``self.attention_weights`` ``(batch, heads,
+    T, T)`` and ``self.cross_attention_weights`` ``(batch, heads, T, S)`` for plots.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.0, *,
@@ -218,15 +218,15 @@ class DecoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
-        self.self_weights = self.cross_weights = None
+        self.attention_weights = self.cross_attention_weights = None
 
     def _self_attend(self, x, cache, need_weights):
-        out, self.self_weights = self.self_attn(x, causal=True, need_weights=need_weights,
+        out, self.attention_weights = self.self_attn(x, causal=True, need_weights=need_weights,
                                                 cache=None if cache is None else cache["self"])
         return self.dropout1(out)
 
     def _cross_attend(self, x, memory, memory_mask, cache, need_weights):
-        out, self.cross_weights = self.cross_attn(x, memory, mask=memory_mask, need_weights=need_weights,
+        out, self.cross_attention_weights = self.cross_attn(x, memory, mask=memory_mask, need_weights=need_weights,
                                                   cache=None if cache is None else cache["cross"])
         return self.dropout2(out)
 
@@ -357,8 +357,10 @@ class Transformer(nn.Module):
         # A fixed table, not a parameter: it is the same sinusoidal encoding as notebook 06's.
         self.register_buffer("positions", sinusoidal_encoding(max_len, embed_dim).float(), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        self.encoder = Encoder(embed_dim, num_heads, dim_feedforward, num_encoder_layers, dropout, norm_first=norm_first)
-        self.decoder = Decoder(embed_dim, num_heads, dim_feedforward, num_decoder_layers, dropout, norm_first=norm_first)
+        self.encoder = Encoder(embed_dim, num_heads, dim_feedforward, num_encoder_layers, dropout,
+                               norm_first=norm_first)
+        self.decoder = Decoder(embed_dim, num_heads, dim_feedforward, num_decoder_layers, dropout,
+                               norm_first=norm_first)
         self.head = nn.Linear(embed_dim, tgt_vocab_size)
         for embedding in (self.src_embedding, self.tgt_embedding):
             # Entries of size embed_dim^-1/2, so that after the sqrt(embed_dim) scaling in _embed they
@@ -495,7 +497,7 @@ class Seq2SeqTransformer(nn.Module):
     """A ``Transformer`` with the interface of ``helpers.recurrent.Seq2Seq``.
 
     Notebook 09 trains and scores the Transformer with exactly the code that trains and scores
-    the GRU models (``recurrent.train_seq2seq``, ``recurrent.exact_match``, ``recurrent.translate``),
+    the GRU models (``train.train_seq2seq``, ``train.exact_match``, ``train.translate``),
     so the comparison differs only in the model.
 
     Args:
@@ -508,7 +510,7 @@ class Seq2SeqTransformer(nn.Module):
           padding is found from ``pad_id``; the lengths are only checked).
         - target_in: ``(batch, T)`` ids starting with ``<bos>``.
         - output: logits ``(batch, T, target vocab)`` and ``None`` (where ``Seq2Seq`` returns its
-          alignment; the Transformer's per-head weights come from ``cross_attention``).
+          alignment; the Transformer's per-head weights come from ``attention_maps``).
     """
 
     def __init__(self, source_vocab, target_vocab, **options):
@@ -536,9 +538,9 @@ class Seq2SeqTransformer(nn.Module):
         return tokens, None
 
     @torch.no_grad()
-    def cross_attention(self, source, target_in, layer: int = -1):
+    def attention_maps(self, source, target_in, layer: int = -1):
         """Cross-attention weights ``(batch, heads, T, S)`` of one decoder layer (default: the last)
         under teacher forcing: row ``t`` is where the prediction of target token ``t`` looked."""
         memory, memory_mask = self.transformer.encode(source)
         self.transformer.decode(target_in, memory, memory_mask, need_weights=True)
-        return self.transformer.decoder.layers[layer].cross_weights
+        return self.transformer.decoder.layers[layer].cross_attention_weights

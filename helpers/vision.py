@@ -14,7 +14,6 @@ Reads top to bottom:
 - ``attention_rollout``: attention composed across layers, residual connections included;
 - ``occlusion``: how much the model's belief in the label drops when each patch is replaced;
 - ``rank_correlation``: Spearman's correlation between two maps (average ranks for ties);
-- ``draw_overlays``: maps drawn over the images.
 
 Shapes: images are ``(batch, channels, height, width)``; patches are numbered row by row.
 """
@@ -26,7 +25,7 @@ from torch import nn
 from helpers.transformer import EncoderLayer
 
 __all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout", "occlusion", "average_ranks",
-           "rank_correlation", "draw_overlays"]
+           "rank_correlation"]
 
 
 def _check_images(images, patch_size):
@@ -273,63 +272,3 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None
         denominator = ranks[0].norm() * ranks[1].norm()
         out.append((ranks[0] * ranks[1]).sum() / denominator if denominator > 0 else torch.tensor(float("nan")))
     return torch.stack(out)
-
-
-# --------------------------------------------------------------------------------------------
-# Drawing
-# --------------------------------------------------------------------------------------------
-
-
-def draw_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float = 1.5, labels: dict | None = None):
-    """One row per image: the image, then each ``(batch, grid, grid)`` map with the digit's outline on top.
-
-    Each column has ONE colour scale for all its rows, drawn as a labelled colorbar under it, so
-    a near-uniform map looks pale and a peaked one bright. A column whose values are all >= 0 runs
-    from 0 to its largest value (``magma``); a column with negative values uses a diverging scale
-    centred at 0 (``RdBu_r``: red = positive, blue = negative), so nothing is clipped. The cyan
-    outline is the digit's strokes (ink >= 0.4).
-
-    Args:
-        images: ``(batch, 1, H, W)``.
-        maps: ``{column title: (batch, g, g) tensor}``, stretched over the image.
-        titles: optional row labels (e.g. the labels).
-        labels: optional ``{column title: colorbar label}``.
-
-    Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    images = images.detach().float().cpu()
-    batch, _, height, width = images.shape
-    fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch + 0.9),
-                             squeeze=False, layout="constrained")
-    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    for row in range(batch):
-        axes[row, 0].imshow(images[row, 0], cmap="gray_r", vmin=0, vmax=1)
-        axes[row, 0].contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper",
-                             extent=extent)
-        if titles is not None:
-            axes[row, 0].set_ylabel(str(titles[row]))
-    axes[0, 0].set_title("digit", fontsize=9)
-    for col, (name, values) in enumerate(maps.items(), start=1):
-        values = values.detach().float().cpu()
-        low, high = float(values.min()), float(values.max())
-        if low < 0:
-            bound = max(-low, high, 1e-12)
-            scale = dict(cmap="RdBu_r", vmin=-bound, vmax=bound)
-        else:
-            scale = dict(cmap="magma", vmin=0, vmax=max(high, 1e-12))
-        for row in range(batch):
-            ax = axes[row, col]
-            image = ax.imshow(values[row], extent=extent, interpolation="nearest", **scale)
-            ax.contour(images[row, 0], levels=[0.4], colors="cyan", linewidths=1.0, origin="upper", extent=extent)
-            ax.set_xlim(extent[:2])
-            ax.set_ylim(extent[2:])
-        axes[0, col].set_title(name, fontsize=9)
-        bar = fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.9, aspect=12)
-        bar.set_label((labels or {}).get(name, name), fontsize=8)
-        bar.ax.tick_params(labelsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return fig

@@ -242,3 +242,13 @@ def test_explicit_attention_memory_is_quadratic_and_tiled_is_not():
     assert sizes[256][0] / sizes[128][0] > 3.5  # doubling the length quadruples the scores
     assert sizes[256][1] / sizes[128][1] < 2.5  # the output doubles; the tiles stay the same
     assert sizes[256][1] < sizes[256][0] / 20
+
+
+def test_the_private_apis_peak_memory_uses_still_exist():
+    # peak_memory is the one function behind private PyTorch APIs; when a release moves them,
+    # this test names what moved and the release, instead of a notebook failing obscurely.
+    from torch.utils import _python_dispatch, _pytree
+
+    assert hasattr(_python_dispatch, "TorchDispatchMode"), f"TorchDispatchMode moved in torch {torch.__version__}"
+    assert hasattr(_pytree, "tree_leaves"), f"_pytree.tree_leaves moved in torch {torch.__version__}"
+    assert peak_memory(lambda: torch.empty(1000)) == 4000

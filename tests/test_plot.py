@@ -70,3 +70,27 @@ def test_heatmaps_share_one_scale_and_one_colorbar():
     assert not panels[1].yaxis.get_tick_params()["labelleft"]
     with pytest.raises(ValueError, match=r"\(n, queries, keys\)"):
         plot.heatmaps(torch.ones(2, 2))
+
+
+def test_score_scaling_draws_scores_and_weights():
+    fig = plot.score_scaling(dim=16, samples=50)
+    left, right = fig.axes
+    assert left.get_xlabel().startswith("q·k") and right.get_ylabel() == "weight"
+    # One query's weights over 16 keys, sorted, summing to 1.
+    heights = [bar.get_height() for bar in right.patches]
+    assert len(heights) == 16 and heights == sorted(heights, reverse=True)
+    assert abs(sum(heights) - 1) < 1e-5
+    plt.close(fig)
+
+
+def test_digit_overlays_share_one_scale_per_column():
+    images = torch.rand(3, 1, 8, 8)
+    maps = {"positive": torch.rand(3, 4, 4), "signed": torch.randn(3, 4, 4)}
+    fig = plot.digit_overlays(images, maps, titles=["a", "b", "c"])
+    grid = [ax for ax in fig.axes if ax.images]
+    assert len(grid) == 3 * 3  # the digit and two maps per row
+    positive = [ax.images[0].get_clim() for ax in grid if ax.get_subplotspec().colspan.start == 1]
+    signed = [ax.images[0].get_clim() for ax in grid if ax.get_subplotspec().colspan.start == 2]
+    assert len(set(positive)) == 1 and positive[0][0] == 0
+    assert len(set(signed)) == 1 and signed[0][0] == -signed[0][1]  # diverging, centred at 0
+    plt.close(fig)

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import data, pooling
+from helpers import data, pooling, train
 
 
 @settings(max_examples=20, deadline=None)
@@ -111,7 +111,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"\(batch, 8, height, width\)"):
         pooling.SqueezeExcitation(8)(torch.rand(2, 4, 3, 3))
     with pytest.raises(ValueError, match="differ in length"):
-        pooling.accuracy(pooling.DigitCNN(), torch.rand(3, 1, 8, 8), torch.zeros(2, dtype=torch.long))
+        train.accuracy(pooling.DigitCNN(), torch.rand(3, 1, 8, 8), torch.zeros(2, dtype=torch.long))
 
 
 def test_a_short_training_run_learns_the_digits():
@@ -119,4 +119,4 @@ def test_a_short_training_run_learns_the_digits():
     model, history = pooling.train_digit_cnn(split, steps=60, seed=0)
     assert history["loss"][-1] < 0.6 * history["loss"][0]
     assert history["eval"][-1] > 0.5
-    assert pooling.accuracy(model, split[2], split[3]) == pytest.approx(history["eval"][-1])
+    assert train.accuracy(model, split[2], split[3]) == pytest.approx(history["eval"][-1])

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from helpers import data, recurrent
+from helpers import data, recurrent, train
 from helpers.data import collate
 
 PAIRS = [("one two three", "123"), ("nine", "9"), ("four four five six", "4456")]
@@ -59,7 +59,7 @@ def test_greedy_matches_teacher_forcing_on_its_own_output(model):
 
 def test_loss_and_gradients_reach_every_parameter(model):
     model.train()
-    loss = recurrent.seq2seq_loss(model, collate(PAIRS))
+    loss = train.seq2seq_loss(model, collate(PAIRS))
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     for name, p in model.named_parameters():
@@ -77,28 +77,28 @@ def test_exact_match_and_translate():
 
     oracle = Oracle("none", embed_dim=4, hidden_size=4)
     # Source word "zero" has id 3, target digit "0" has id 3: the oracle's copy is a translation.
-    assert recurrent.exact_match(oracle, PAIRS) == 1.0
+    assert train.exact_match(oracle, PAIRS) == 1.0
     wrong = [("one two", "13"), ("five", "5")]
-    assert recurrent.exact_match(oracle, wrong) == 0.5
-    assert recurrent.exact_match(oracle, wrong + PAIRS, by_length=True) == {1: 1.0, 2: 0.0, 3: 1.0, 4: 1.0}
-    outputs, weights = recurrent.translate(oracle, ["seven eight"])
+    assert train.exact_match(oracle, wrong) == 0.5
+    assert train.exact_match(oracle, wrong + PAIRS, by_length=True) == {1: 1.0, 2: 0.0, 3: 1.0, 4: 1.0}
+    outputs, weights = train.translate(oracle, ["seven eight"])
     assert outputs == ["78"] and weights is None
 
 
 def test_translate_returns_alignments():
     torch.manual_seed(0)
     model = recurrent.Seq2Seq("bahdanau", embed_dim=8, hidden_size=16)
-    outputs, weights = recurrent.translate(model, ["one two three", "four"])
+    outputs, weights = train.translate(model, ["one two three", "four"])
     assert len(outputs) == 2 and len(weights) == 2
     assert weights[0].shape == (len(outputs[0]) + 1, 3) and weights[1].shape[1] == 1
 
 
 def test_a_short_training_run_learns():
     torch.manual_seed(0)
-    train, valid = data.translation_split(num_train=500, num_valid=50, min_len=2, max_len=4)
+    train_pairs, valid = data.translation_split(num_train=500, num_valid=50, min_len=2, max_len=4)
     model = recurrent.Seq2Seq("bahdanau", embed_dim=16, hidden_size=32)
-    before = recurrent.exact_match(model, valid)
-    history = recurrent.train_seq2seq(model, train, valid, steps=120, batch_size=64, lr=1e-2, eval_every=60)
+    before = train.exact_match(model, valid)
+    history = train.train_seq2seq(model, train_pairs, valid, steps=120, batch_size=64, lr=1e-2, eval_every=60)
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert history["eval"][-1] > before + 0.3
 
@@ -117,18 +117,18 @@ def test_errors():
 
 
 def test_a_continued_run_is_the_longer_run():
-    train, _ = data.translation_split(num_train=200, num_valid=20, min_len=2, max_len=4)
+    train_pairs, _ = data.translation_split(num_train=200, num_valid=20, min_len=2, max_len=4)
     weights = []
     for split in (False, True):
         torch.manual_seed(0)
         model = recurrent.Seq2Seq("luong", embed_dim=8, hidden_size=8)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         if split:
-            recurrent.train_seq2seq(model, train, steps=3, batch_size=16, optimizer=optimizer)
-            history = recurrent.train_seq2seq(model, train, steps=2, batch_size=16, optimizer=optimizer, start_step=3)
+            train.train_seq2seq(model, train_pairs, steps=3, batch_size=16, optimizer=optimizer)
+            history = train.train_seq2seq(model, train_pairs, steps=2, batch_size=16, optimizer=optimizer, start_step=3)
             assert history["steps"] == 5
         else:
-            recurrent.train_seq2seq(model, train, steps=5, batch_size=16, optimizer=optimizer)
+            train.train_seq2seq(model, train_pairs, steps=5, batch_size=16, optimizer=optimizer)
         weights.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*weights, strict=True):
         torch.testing.assert_close(a, b)

@@ -177,11 +177,3 @@ def test_errors_name_the_shapes():
         scoring.DotScore()(QUERY[0], KEY)
     with pytest.raises(TypeError, match="floating-point"):
         scoring.DotScore()(QUERY.long(), KEY)
-
-
-def test_plot_scaling_figure():
-    import matplotlib.pyplot as plt
-
-    fig = scoring.plot_scaling(dim=16, samples=50)
-    assert len(fig.axes) == 2
-    plt.close(fig)

@@ -10,11 +10,11 @@ from torch.testing import assert_close
 from helpers.attention import padding_mask
 from helpers.transformer import (
     Decoder,
+    DecoderCache,
     DecoderLayer,
     Encoder,
     EncoderLayer,
     FeedForward,
-    DecoderCache,
     Transformer,
     greedy_decode,
 )
@@ -62,10 +62,10 @@ def test_layer_and_model_shapes():
 def test_need_weights_keeps_weights_of_the_right_shape():
     layer = DecoderLayer(EMBED_DIM, HEADS, FF)
     layer(torch.randn(2, 5, EMBED_DIM), torch.randn(2, 3, EMBED_DIM), need_weights=True)
-    assert layer.self_weights.shape == (2, HEADS, 5, 5) and layer.cross_weights.shape == (2, HEADS, 5, 3)
-    assert_close(layer.cross_weights.sum(-1), torch.ones(2, HEADS, 5))
+    assert layer.attention_weights.shape == (2, HEADS, 5, 5) and layer.cross_attention_weights.shape == (2, HEADS, 5, 3)
+    assert_close(layer.cross_attention_weights.sum(-1), torch.ones(2, HEADS, 5))
     # Causal: no weight on a future position.
-    assert torch.equal(layer.self_weights.triu(1), torch.zeros_like(layer.self_weights))
+    assert torch.equal(layer.attention_weights.triu(1), torch.zeros_like(layer.attention_weights))
     encoder_layer = EncoderLayer(EMBED_DIM, HEADS, FF)
     encoder_layer(torch.randn(2, 5, EMBED_DIM), need_weights=True)
     assert encoder_layer.attention_weights.shape == (2, HEADS, 5, 5)
