@@ -56,7 +56,7 @@ notebooks: $(STAMP)
 	$(PY) tools/run_notebooks.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests solutions benchmarks tools
+	$(VENV)/bin/ruff check helpers tests solutions benchmarks tools notebooks
 
 benchmark: $(STAMP)
 	$(PY) -m benchmarks

@@ -196,7 +196,7 @@ def digit_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float
 
     Returns the figure.
     """
-    images = images.detach().float().cpu()
+    images = images.detach().float().cpu().numpy()  # matplotlib reads NumPy arrays without a warning
     batch, _, height, width = images.shape
     fig, axes = plt.subplots(batch, 1 + len(maps), figsize=(size * (1 + len(maps)), size * batch + 0.9),
                              squeeze=False, layout="constrained")
@@ -209,7 +209,7 @@ def digit_overlays(images: torch.Tensor, maps: dict, *, titles=None, size: float
             axes[row, 0].set_ylabel(str(titles[row]))
     axes[0, 0].set_title("digit", fontsize=9)
     for col, (name, values) in enumerate(maps.items(), start=1):
-        values = values.detach().float().cpu()
+        values = values.detach().float().cpu().numpy()
         low, high = float(values.min()), float(values.max())
         if low < 0:
             bound = max(-low, high, 1e-12)

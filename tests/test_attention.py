@@ -256,7 +256,7 @@ def test_sdpa_shape_and_type_errors_name_the_shapes():
 def test_padding_and_causal_masks():
     assert torch.equal(padding_mask(torch.tensor([2, 0, 3])),
                        torch.tensor([[True, True, False], [False, False, False], [True, True, True]]))
-    assert padding_mask(torch.tensor([1]), max_length=4).shape == (1, 4)
+    assert padding_mask(torch.tensor([1]), max_len=4).shape == (1, 4)
     assert torch.equal(causal_mask(2, 3), torch.tensor([[True, False, False], [True, True, False]]))
 
 

@@ -405,7 +405,8 @@ def test_stack_errors():
     with pytest.raises(TypeError, match="OrderClassifier"):
         OrderClassifierStack([])
     with pytest.raises(ValueError, match="same"):
-        OrderClassifierStack([OrderClassifier(8, 2, embed_dim=16, num_heads=2), OrderClassifier(8, 2, embed_dim=16, num_heads=4)])
+        OrderClassifierStack([OrderClassifier(8, 2, embed_dim=16, num_heads=2),
+                              OrderClassifier(8, 2, embed_dim=16, num_heads=4)])
     stack = OrderClassifierStack([OrderClassifier(8, 2, embed_dim=16, num_heads=2, max_len=10)] * 2)
     with pytest.raises(ValueError, match=r"\(2, batch, length\)"):
         stack(torch.randint(0, 8, (3, 4, 5)))

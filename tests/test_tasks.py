@@ -74,7 +74,7 @@ def test_cross_entropy_skips_ignored_targets():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: order_task(0, 5), "num_sequences"),
+    (lambda: order_task(0, 5), "num_examples"),
     (lambda: order_task(3, 1), "at least 2"),
     (lambda: order_task(3, 5, vocab_size=2), "vocab_size"),
     (lambda: two_lookups_task(3, 1), "at least 2"),

@@ -45,9 +45,9 @@ def encoder_layer_parameters(fn):
     from helpers.train import count_parameters
     from helpers.transformer import EncoderLayer
 
-    for d_model, dim_feedforward in ((8, 16), (32, 64), (64, 256)):
-        expected = count_parameters(EncoderLayer(d_model, 4, dim_feedforward))
-        got = fn(d_model, dim_feedforward)
-        expect(got == expected, f"for d_model={d_model}, dim_feedforward={dim_feedforward}: expected {expected}, "
+    for embed_dim, dim_feedforward in ((8, 16), (32, 64), (64, 256)):
+        expected = count_parameters(EncoderLayer(embed_dim, 4, dim_feedforward))
+        got = fn(embed_dim, dim_feedforward)
+        expect(got == expected, f"for embed_dim={embed_dim}, dim_feedforward={dim_feedforward}: expected {expected}, "
                f"got {got}. Count the four attention projections (weights and biases), both linear layers "
                "of the feed-forward network, and a scale and a shift per feature in each LayerNorm")
