@@ -272,6 +272,20 @@ class PositionalSelfAttention(MultiHeadAttention):
         super().__init__(embed_dim, num_heads, rotary=rotary)
         self.alibi = alibi
 
+    def _reset_parameters(self):
+        """``nn.Linear``'s default initialisation for every projection, drawn as one packed
+        ``(3 * embed_dim, embed_dim)`` input projection, then the output projection: the numbers
+        notebook 06 measured its encodings with (``MultiHeadAttention`` starts from
+        ``torch.nn.MultiheadAttention``'s Xavier draw instead). Only the starting numbers differ."""
+        packed = nn.Linear(self.embed_dim, 3 * self.embed_dim, device=self.q_proj.weight.device,
+                           dtype=self.q_proj.weight.dtype)
+        with torch.no_grad():
+            for proj, weight, bias in zip((self.q_proj, self.k_proj, self.v_proj), packed.weight.chunk(3),
+                                          packed.bias.chunk(3), strict=True):
+                proj.weight.copy_(weight)
+                proj.bias.copy_(bias)
+        self.out_proj.reset_parameters()
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, causal: bool = False,
                 need_weights: bool = True):
         bias = alibi_bias(self.num_heads, x.shape[1], device=x.device) if self.alibi else None  # (H, L, L)

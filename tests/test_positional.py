@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 from torch.testing import assert_close
 
 from helpers.attention import MultiHeadAttention
@@ -412,3 +413,15 @@ def test_stack_errors():
         stack(torch.randint(0, 8, (3, 4, 5)))
     with pytest.raises(ValueError, match="max_len=10"):
         stack(torch.randint(0, 8, (4, 11)))
+
+
+def test_positional_attention_starts_from_nn_linear_defaults():
+    # Notebook 06's starting numbers: one packed nn.Linear(E, 3E) for q, k, v, then nn.Linear(E, E).
+    torch.manual_seed(0)
+    layer = PositionalSelfAttention(8, 2)
+    torch.manual_seed(0)
+    packed, out = nn.Linear(8, 24), nn.Linear(8, 8)
+    for index, proj in enumerate((layer.q_proj, layer.k_proj, layer.v_proj)):
+        assert torch.equal(proj.weight, packed.weight[8 * index: 8 * (index + 1)])
+        assert torch.equal(proj.bias, packed.bias[8 * index: 8 * (index + 1)])
+    assert torch.equal(layer.out_proj.weight, out.weight) and torch.equal(layer.out_proj.bias, out.bias)
