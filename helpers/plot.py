@@ -88,7 +88,10 @@ def heatmap(weights, *, ax=None, xlabels=None, ylabels=None, title=None, xlabel=
         shown = np.where(mask.astype(bool), weights.astype(np.float32), np.nan)
     image = ax.imshow(shown, vmin=vmin, vmax=vmax, aspect="auto", cmap=colormap)
     if xlabels is not None:
-        ax.set_xticks(range(len(xlabels)), [str(x) for x in xlabels])
+        names = [str(x) for x in xlabels]
+        # Words under narrow columns would overlap: turn them upright, once, here for every figure.
+        upright = len(names) > 6 and max(map(len, names)) > 2
+        ax.set_xticks(range(len(names)), names, rotation=90 if upright else 0)
     if ylabels is not None:
         ax.set_yticks(range(len(ylabels)), [str(y) for y in ylabels])
     if annotate:

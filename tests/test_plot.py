@@ -94,3 +94,11 @@ def test_digit_overlays_share_one_scale_per_column():
     assert len(set(positive)) == 1 and positive[0][0] == 0
     assert len(set(signed)) == 1 and signed[0][0] == -signed[0][1]  # diverging, centred at 0
     plt.close(fig)
+
+
+def test_heatmap_turns_long_key_labels_upright():
+    ax = plot.heatmap(torch.rand(2, 8), xlabels=[f"word{i}" for i in range(8)], colorbar=False)
+    assert {label.get_rotation() for label in ax.get_xticklabels()} == {90.0}
+    ax = plot.heatmap(torch.rand(2, 3), xlabels=["a", "b", "c"], colorbar=False)
+    assert {label.get_rotation() for label in ax.get_xticklabels()} == {0.0}
+    plt.close("all")
