@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from benchmarks import attention, format_table, kv_cache, machine, mha, set_threads
+from benchmarks import attention, format_table, kv_cache, machine, mha, part4, set_threads
 
 
 def main(argv=None) -> int:
@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     print(", ".join(f"{k}: {v}" for k, v in facts.items()), flush=True)
     start = time.perf_counter()
     rows = []
-    for module in (mha, attention, kv_cache):
+    for module in (mha, attention, kv_cache, part4):
         rows += module.run(repeat=args.repeat)
         print(f"{module.__name__}: done", flush=True)
     elapsed = time.perf_counter() - start
