@@ -165,7 +165,7 @@ def _export_figures_module():
 
 def test_export_figures_writes_small_pngs(tmp_path):
     export_figures = _export_figures_module()
-    assert set(export_figures.FIGURES) == {"part1", "part2", "part3"}
+    assert set(export_figures.FIGURES) == {"part1", "part2", "part3", "part4"}
     done = 0
     for name, (notebook, selector, _) in export_figures.FIGURES.items():
         if not (ROOT / "notebooks" / notebook).exists():

@@ -1,6 +1,6 @@
 """Copy one figure per part of the series from the notebooks' committed outputs into docs/figures/.
 
-    python tools/export_figures.py            # writes docs/figures/part1.png, part2.png, part3.png
+    python tools/export_figures.py            # writes docs/figures/part1.png ... part4.png
     python tools/export_figures.py --list     # every PNG output of every notebook, with its index
 
 The figures are the notebooks' own (nothing is re-run or redrawn), downscaled to at most
@@ -31,6 +31,8 @@ FIGURES = {
     "part2": ("08_transformer_encoder_decoder.ipynb", "source_text, target_text = valid_pairs[",
               "a trained Transformer's causal self-attention and cross-attention"),
     "part3": ("10_efficient_attention.ipynb", "memory_lengths = [", "peak memory: explicit, tiled and fused attention"),
+    "part4": ("14_a_small_language_model.ipynb", "memorisation against novelty",
+              "copies of training names fall as the sampling temperature rises"),
 }
 
 
