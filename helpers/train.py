@@ -142,6 +142,11 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
             (``model(inputs...)``), never asked for attributes.
         steps, lr, weight_decay, clip: as in ``fit``.
 
+    Attention models train here on ``MultiHeadAttention``'s explicit path (``need_weights=True``):
+    PyTorch's fused CPU kernel has no batching rule for ``vmap``, so it warns on stderr and falls
+    back to a slow loop. For tiny attention models a plain loop of ``fit`` is often faster anyway
+    (notebooks 08, 13 and 14 measured it).
+
     Returns:
         ``(models, history)``: the trained models in ``eval()`` mode, in the order of ``seeds``,
         and ``{"loss": tensor (steps, seeds), "steps": steps, "seconds": wall-clock time}``.
