@@ -33,11 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "artifacts" / "browser"
 
-# Notebooks the test runs, in this order: 01 (with its slider), one of the slowest, and the capstone. The whole
-# test should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook
+# Notebooks the test runs, in this order: 01 (with its slider), one of the slowest, and the
+# capstone. The whole test should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook
 # 3-13 s to open it and start its kernel, plus its run time (artifacts/browser/durations.txt has
-# them). tools/run_notebooks.py on an idle 2-core machine: 08 74 s, 03 56 s, 09 56 s, 04 48 s,
-# 11 39 s, 12 39 s, 06 25 s, 07 23 s, 10 23 s, 05 19 s, 02 17 s, 01 13 s: all twelve ~7 minutes.
+# them). tools/run_notebooks.py on an idle 2-core machine (two threads): 08 76 s, 03 66 s, 09 55 s,
+# 14 53 s, 04 45 s, 11 42 s, 12 41 s, 07 24 s, 06 23 s, 10 23 s, 13 19 s, 02 17 s, 05 16 s, 01 13 s:
+# all fourteen 8.6 minutes.
 BROWSER_NOTEBOOKS = [
     "01_attention_as_soft_lookup.ipynb",
     "03_seq2seq_with_attention.ipynb",
