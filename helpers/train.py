@@ -20,7 +20,7 @@ from torch import nn
 
 from helpers.data import Seq2SeqBatch, batch_sampler, collate, tokenize_source
 
-__all__ = ["fit", "fit_seeds", "count_parameters", "quiet", "accuracy", "train_classifier", "seq2seq_loss",
+__all__ = ["adamw", "fit", "fit_seeds", "count_parameters", "quiet", "accuracy", "train_classifier", "seq2seq_loss",
            "exact_match", "translate", "train_seq2seq"]
 
 
@@ -53,6 +53,21 @@ class _Progress:
             self.handle.update("")
 
 
+def adamw(params, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW with PyTorch's fused kernel where the release has it for these parameters.
+
+    The fused update does every parameter's step in one kernel instead of a Python loop of small
+    operations, which for the series' tiny models is a large share of a training step (an 8-layer
+    encoder of notebook 08: about a third faster per step on a CPU). The arithmetic is AdamW's
+    either way, up to rounding. PyTorch before 2.4 has no fused CPU kernel: then the usual AdamW.
+    """
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
 def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: Callable, *, steps: int,
         lr: float = 3e-3, weight_decay: float = 0.0, clip: float | None = 1.0,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
@@ -75,7 +90,7 @@ def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: C
         "seconds": wall-clock training time}``. The time varies between runs: show it in a
         figure or through ``helpers.timing``, never as plain text.
     """
-    optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = optimizer or adamw(model.parameters(), lr=lr, weight_decay=weight_decay)
     draw = batches if callable(batches) else _cycle(batches)
     history = {"loss": [], "eval_step": [], "eval": [], "steps": 0, "seconds": 0.0}
     progress = _Progress(steps)
@@ -170,7 +185,7 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
         return loss_fn(lambda *args, **kwargs: functional_call(skeleton, (p, b), args, kwargs), batch)
 
     step_all = vmap(grad_and_value(one_loss), in_dims=(0, 0, None), randomness="different")
-    optimizer = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(params.values(), lr=lr, weight_decay=weight_decay)
     draw = batches if callable(batches) else _cycle(batches)
     losses = []
     progress = _Progress(steps)

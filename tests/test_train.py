@@ -1,5 +1,7 @@
 """helpers.train: fit learns and reproduces; fit_seeds equals fit run once per seed."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -75,3 +77,20 @@ def test_fit_seeds_needs_a_seed():
 
 def test_count_parameters():
     assert train.count_parameters(nn.Linear(3, 2)) == 8
+
+
+def test_adamw_takes_the_same_steps_as_torchs_adamw():
+    from helpers.train import adamw
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    twin = copy.deepcopy(model)
+    fast, reference = adamw(model.parameters(), lr=0.1), torch.optim.AdamW(twin.parameters(), lr=0.1)
+    for _ in range(5):
+        x = torch.randn(8, 4)
+        for m, optimizer in ((model, fast), (twin, reference)):
+            optimizer.zero_grad()
+            m(x).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
