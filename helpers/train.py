@@ -185,7 +185,8 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
         return loss_fn(lambda *args, **kwargs: functional_call(skeleton, (p, b), args, kwargs), batch)
 
     step_all = vmap(grad_and_value(one_loss), in_dims=(0, 0, None), randomness="different")
-    # The stacked seeds step with the usual AdamW (the fused kernel changed notebook 07's outcome).
+    # The stacked seeds step with the usual AdamW: the fused kernel's different rounding (same
+    # arithmetic, tested) tipped notebook 07's four-head runs out of learning within its budget.
     optimizer = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
     draw = batches if callable(batches) else _cycle(batches)
     losses = []
