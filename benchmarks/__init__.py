@@ -118,3 +118,10 @@ def interleaved_medians(functions: dict, *, repeat: int = 3, warmup: int = 1, de
             _sync(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def print_report(rows: list[Row], header: str = "medians") -> None:
+    """What a benchmark module prints when run on its own: the table, then each row's medians."""
+    print(format_table(rows))
+    for row in rows:
+        print(f"[{row.device}] {header}: " + ", ".join(f"{k} {v}" for k, v in row.detail.items()))

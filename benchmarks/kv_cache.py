@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import torch  # noqa: E402
 
-from benchmarks import Row, devices, format_table, interleaved_medians, machine, set_threads  # noqa: E402
+from benchmarks import Row, devices, interleaved_medians, machine, print_report, set_threads  # noqa: E402
 from helpers.transformer import Transformer, greedy_decode  # noqa: E402
 
 TARGET = 3.0
@@ -62,9 +62,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     print(", ".join(f"{k}: {v}" for k, v in machine().items()))
     rows = run(args.tokens, args.repeat)
-    print(format_table(rows))
-    for row in rows:
-        print(f"[{row.device}] medians: " + ", ".join(f"{k} {v}" for k, v in row.detail.items()))
+    print_report(rows)
     return 0
 
 

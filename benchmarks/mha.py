@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks import Row, devices, format_table, interleaved_medians, machine, set_threads  # noqa: E402
+from benchmarks import Row, devices, interleaved_medians, machine, print_report, set_threads  # noqa: E402
 from helpers.attention import MultiHeadAttention, causal_mask  # noqa: E402
 
 BATCH, LENGTH, WIDTH, HEADS = 4, 1024, 256, 8
@@ -79,9 +79,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     print(", ".join(f"{k}: {v}" for k, v in machine().items()))
     rows = run(args.repeat)
-    print(format_table(rows))
-    for row in rows[::2]:
-        print(f"[{row.device}] medians: " + ", ".join(f"{k} {v}" for k, v in row.detail.items()))
+    print_report(rows[::2])  # the two rows of a case share their medians
     return 0
 
 

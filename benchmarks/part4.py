@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks import Row, devices, format_table, interleaved_medians, machine, set_threads  # noqa: E402
+from benchmarks import Row, devices, interleaved_medians, machine, print_report, set_threads  # noqa: E402
 from helpers.attention import KVCache, MultiHeadAttention  # noqa: E402
 from helpers.efficient import linear_attention, peak_memory, tiled_attention  # noqa: E402
 from helpers.timing import median_time  # noqa: E402
@@ -188,9 +188,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     print(", ".join(f"{k}: {v}" for k, v in machine().items()))
     rows = run(args.repeat)
-    print(format_table(rows))
-    for row in rows:
-        print(f"[{row.device}] {row.benchmark}, {row.case}: " + ", ".join(f"{k} {v}" for k, v in row.detail.items()))
+    print_report(rows)
     return 0
 
 
