@@ -16,6 +16,7 @@ Each module maps to a part of the series and reads top to bottom:
 - ``vision``: patches as tokens, a tiny Vision Transformer, attention rollout (11)
 - ``train``: the training loop, seeds trained together, accuracy and the seq2seq loss and metrics
 - ``claims``: conclusions from trained models, checked over seeds where the prose makes them
+- ``seeds``: every seed the series uses, shifted together by ``HELPERS_SEED_OFFSET``
 - ``timing``: processor or wall-clock measurements printed so the tests can mask them
 - ``plot``: the series' figure style, heatmap grids with one shared colorbar, sliders, and the
   figures two notebooks share
@@ -39,6 +40,8 @@ One name per idea
 - ``num_examples``: how many examples a data function builds.
 - ``seed`` (an int) for a function that builds a fixed data set or model; ``generator`` (a
   ``torch.Generator``, seeded once by the caller) for a sampler called once per training step.
+  An int becomes random numbers only through ``helpers.seeds`` (``manual_seed``, ``generator``,
+  ``rng``), so one setting moves every seed of the series (``HELPERS_SEED_OFFSET``).
 - Attention weights: an attention module returns ``(output, weights)`` (``need_weights=False``:
   ``weights`` is None); a layer keeps its last weights in ``attention_weights``; a model offers
   ``attention_maps(inputs)``.
@@ -51,7 +54,9 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["setup", "default_device"]
+from helpers.seeds import generator, manual_seed, seed
+
+__all__ = ["setup", "default_device", "seed", "manual_seed", "generator"]
 
 
 def default_device() -> torch.device:
@@ -63,8 +68,9 @@ def setup(seed: int = 0, threads: int | None = 2) -> torch.device:
     """Seed NumPy's and PyTorch's global generators, fix print precision and figure style; return the device.
 
     Args:
-        seed: seed for NumPy's and PyTorch's global generators (``helpers`` draws Python's own
-            random numbers from ``random.Random(seed)`` instances, never from the global one).
+        seed: seed for NumPy's and PyTorch's global generators, through ``helpers.seeds.manual_seed``
+            (so ``HELPERS_SEED_OFFSET`` shifts it with every other seed; ``helpers`` draws Python's
+            own random numbers from ``helpers.seeds.rng`` instances, never from the global one).
         threads: CPU threads for PyTorch, at most the machine's cores. The default of 2: the
             series' tiny models gain up to a third in wall time from a second core (notebook 14:
             66 s with one thread, 46 s with two, on a 2-core machine), and their many tiny
@@ -75,8 +81,7 @@ def setup(seed: int = 0, threads: int | None = 2) -> torch.device:
             variable ``HELPERS_THREADS`` overrides it (``make test`` sets 1: it runs two notebooks
             at once on two cores).
     """
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    manual_seed(seed)
     if os.environ.get("HELPERS_THREADS"):
         threads = int(os.environ["HELPERS_THREADS"])
     if threads is not None:

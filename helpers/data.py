@@ -24,10 +24,11 @@ Three tasks, each reproducible from a seed:
 """
 
 import math
-import random
 from dataclasses import dataclass
 
 import torch
+
+from helpers import seeds
 
 __all__ = [
     "PAD", "BOS", "EOS", "DIGIT_WORDS", "Vocab", "SOURCE_VOCAB", "TARGET_VOCAB",
@@ -115,7 +116,7 @@ def make_pairs(num_examples: int, min_len: int = 3, max_len: int = 12, seed: int
     available = sum(10**n for n in range(min_len, max_len + 1)) - len(set(exclude))
     if num_examples > available:
         raise ValueError(f"only {available} distinct numbers have {min_len}-{max_len} digits, asked for {num_examples}")
-    rng = random.Random(seed)
+    rng = seeds.rng(seed)
     seen = set(exclude)
     pairs = []
     while len(pairs) < num_examples:
@@ -204,7 +205,7 @@ def batch_sampler(pairs, batch_size: int = 64, seed: int = 0):
     pairs = list(pairs)
 
     def draw(step: int) -> Seq2SeqBatch:
-        rng = random.Random(seed * 1_000_003 + step)
+        rng = seeds.rng(seed * 1_000_003 + step)
         return collate(rng.sample(pairs, min(batch_size, len(pairs))))
 
     return draw
@@ -244,7 +245,7 @@ def tone_burst_clips(num_examples: int, *, length: int = CLIP_LENGTH, event_leng
     """
     if event_length > length:
         raise ValueError(f"event_length ({event_length}) must not exceed length ({length})")
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeds.generator(seed)
     labels = torch.randint(len(CLIP_CLASSES), (num_examples,), generator=generator)
     starts = torch.randint(length - event_length + 1, (num_examples,), generator=generator)
     signals = noise * torch.randn(num_examples, length, generator=generator)
@@ -310,7 +311,7 @@ def digits_split(valid_fraction: float = 0.25, seed: int = 0, canvas: int = 8):
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (n, 1, 8, 8)
     labels = torch.tensor(digits.target, dtype=torch.long)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeds.generator(seed)
     # The permutation comes first, so the split is the same whatever the canvas.
     order = torch.randperm(len(images), generator=generator)
     if canvas > 8:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from cycler import cycler
 
+from helpers import seeds
+
 __all__ = ["use_series_style", "heatmap", "heatmaps", "score_scaling", "digit_overlays", "slider", "DPI",
            "MIN_FONT_SIZE", "MASKED_COLOR"]
 
@@ -159,7 +161,7 @@ def score_scaling(dim: int = 64, scale_power: float = 0.5, num_keys: int = 16, s
     query's weights over ``num_keys`` keys, sorted; a near one-hot bar means a saturated softmax.
     Returns the figure.
     """
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeds.generator(seed)
     query = torch.randn(samples, 1, dim, generator=generator)
     key = torch.randn(samples, num_keys, dim, generator=generator)
     scores = (query @ key.transpose(-2, -1)).squeeze(1) / dim**scale_power  # (samples, keys)

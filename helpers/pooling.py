@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import seeds
 from helpers.attention import masked_softmax
 from helpers.scoring import AdditiveScore
 from helpers.train import train_classifier
@@ -249,7 +250,7 @@ def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: b
     from helpers.data import digits_split
 
     train_images, train_labels, valid_images, valid_labels = digits_split() if split is None else split
-    torch.manual_seed(seed)
+    seeds.manual_seed(seed)
     model = DigitCNN(pool=pool, channel_attention=channel_attention)
     if device is not None:
         model = model.to(device)

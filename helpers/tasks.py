@@ -13,10 +13,10 @@ that advances with every batch; a fixed data set, such as ``first_word_pairs``, 
   probe), as string pairs in ``helpers.data``'s translation format.
 """
 
-import random
 
 import torch
 
+from helpers import seeds
 from helpers.data import DIGIT_WORDS
 
 __all__ = ["IGNORE", "order_task", "two_lookups_task", "first_word_pairs"]
@@ -109,7 +109,7 @@ def first_word_pairs(num_examples: int, min_distance: int, max_distance: int, *,
         raise ValueError(f"num_examples must be positive, got {num_examples}")
     if not 1 <= min_distance <= max_distance:
         raise ValueError(f"need 1 <= min_distance <= max_distance, got {min_distance}, {max_distance}")
-    rng = random.Random(seed)
+    rng = seeds.rng(seed)
     pairs = []
     for _ in range(num_examples):
         digits = [rng.randrange(10) for _ in range(rng.randint(min_distance, max_distance) + 1)]

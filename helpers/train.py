@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.data import Seq2SeqBatch, batch_sampler, collate, tokenize_source
+from helpers.seeds import generator as seeded_generator
+from helpers.seeds import manual_seed
 
 __all__ = ["adamw", "fit", "fit_seeds", "count_parameters", "quiet", "accuracy", "train_classifier", "seq2seq_loss",
            "exact_match", "translate", "train_seq2seq"]
@@ -139,7 +141,7 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
               clip: float | None = 1.0) -> tuple[list[nn.Module], dict]:
     """Train one model per seed, all at once; return the trained models and the history.
 
-    Each seed ``s`` builds its model after ``torch.manual_seed(s)``, so the seeds differ in their
+    Each seed ``s`` builds its model after ``helpers.seeds.manual_seed(s)``, so the seeds differ in their
     initialization (and in dropout); they see the same batches. Training is the same as ``fit``
     run once per seed: AdamW, and the gradient norm clipped to ``clip`` *per model*. The seeds'
     parameters are stacked (``torch.func.stack_module_state``) and one ``vmap`` over
@@ -172,7 +174,7 @@ def fit_seeds(build: Callable[[], nn.Module], seeds: Sequence[int], batches: Ite
         raise ValueError("fit_seeds needs at least one seed")
     models = []
     for seed in seeds:
-        torch.manual_seed(seed)
+        manual_seed(seed)
         models.append(build())
     for model in models:
         model.train()
@@ -252,8 +254,7 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
     device = next(model.parameters()).device
 
     def draw(step):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        index = torch.randint(len(inputs), (batch_size,), generator=generator)
+        index = torch.randint(len(inputs), (batch_size,), generator=seeded_generator(seed * 1_000_003 + step))
         return inputs[index].to(device), labels[index].to(device)
 
     def loss_fn(m, batch):

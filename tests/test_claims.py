@@ -59,10 +59,60 @@ def test_beats_paired_compares_seed_by_seed():
         claims.beats("a beats b", [0.9, 0.7], [0.8], paired=True)
 
 
-def test_no_clear_difference_needs_overlapping_ranges():
-    assert claims.no_clear_difference("same", [0.8, 0.9], [0.85, 0.95]) == pytest.approx(0.05)
+def test_beats_lower_is_better_reads_subject_first(capsys):
+    # "a has a lower loss than b": a is the winner, and it is named first.
+    assert claims.beats("a has a lower loss", [0.2, 0.3], [0.5, 0.4], lower_is_better=True) == pytest.approx(0.1)
+    assert capsys.readouterr().out == "✓ a has a lower loss\n"
+    with pytest.raises(claims.ClaimFailed, match="lower is better"):
+        claims.beats("a has a lower loss", [0.5, 0.4], [0.2, 0.3], lower_is_better=True)
+    assert claims.beats("paired", [0.2, 0.6], [0.3, 0.8], lower_is_better=True, paired=True) == pytest.approx(0.1)
+
+
+@given(st.lists(finite, min_size=1, max_size=5), st.lists(finite, min_size=1, max_size=5))
+def test_beats_lower_is_better_is_beats_on_negated_values(a, b):
+    def outcome(fn):
+        try:
+            return fn()
+        except claims.ClaimFailed:
+            return None
+
+    lower = outcome(lambda: claims.beats("x", a, b, lower_is_better=True))
+    negated = outcome(lambda: claims.beats("x", [-v for v in a], [-v for v in b]))
+    assert (lower is None) == (negated is None)
+    if lower is not None:
+        assert lower == pytest.approx(negated)
+
+
+def test_within_bounds_every_difference_and_prints_the_bound(capsys):
+    assert claims.within("a and b", [0.80, 0.82], [0.81, 0.83], bound=0.05) == pytest.approx(0.02)
+    assert capsys.readouterr().out == "✓ a and b: no difference larger than 0.05\n"
+    # Overlapping but wide ranges do not bound the difference.
+    with pytest.raises(claims.ClaimFailed, match="largest pairwise difference 0.3"):
+        claims.within("a and b", [0.5, 0.9], [0.6, 0.8], bound=0.05)
+    # Paired: only each seed's own difference counts.
+    assert claims.within("paired", [0.5, 0.9], [0.52, 0.91], bound=0.05, paired=True) == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="positive"):
+        claims.within("x", [1.0], [1.0], bound=0)
+    with pytest.raises(ValueError, match="one value per seed"):
+        claims.within("x", [1.0, 2.0], [1.0], bound=1, paired=True)
+
+
+@given(st.lists(finite, min_size=1, max_size=5), st.lists(finite, min_size=1, max_size=5),
+       st.floats(1e-3, 1e6))
+def test_within_holds_exactly_when_every_pairwise_difference_is_inside(a, b, bound):
+    inside = all(abs(x - y) < bound for x in a for y in b)
+    if inside:
+        claims.within("x", a, b, bound=bound)
+    else:
+        with pytest.raises(claims.ClaimFailed):
+            claims.within("x", a, b, bound=bound)
+
+
+def test_indistinguishable_needs_overlapping_ranges_and_says_it_is_not_equality(capsys):
+    assert claims.indistinguishable("a vs b", [0.8, 0.9], [0.85, 0.95]) == pytest.approx(0.05)
+    assert capsys.readouterr().out == ("✓ a vs b: not distinguishable at this budget (the seed ranges overlap)\n")
     with pytest.raises(claims.ClaimFailed, match="do not overlap"):
-        claims.no_clear_difference("same", [0.8, 0.82], [0.85, 0.95])
+        claims.indistinguishable("a vs b", [0.8, 0.82], [0.85, 0.95])
 
 
 def test_values_accept_tensors_and_reject_bad_input():
@@ -85,8 +135,13 @@ def test_claims_are_logged_when_asked(tmp_path, monkeypatch):
     with pytest.raises(claims.ClaimFailed):
         claims.above("failed", [0.1], 0.25)
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert rows == [{"claim": "logged", "margin": 0.25, "holds": True},
-                    {"claim": "failed", "margin": pytest.approx(-0.15), "holds": False}]
+    assert rows == [{"claim": "logged", "margin": 0.25, "holds": True, "spread": 0.0},
+                    {"claim": "failed", "margin": pytest.approx(-0.15), "holds": False, "spread": 0.0}]
+    monkeypatch.delenv("HELPERS_CLAIMS_LOG")
+    log.unlink()
+    monkeypatch.setenv("HELPERS_CLAIMS_LOG", str(log))
+    claims.beats("spread", [0.9, 1.0], [0.2, 0.5])
+    assert json.loads(log.read_text())["spread"] == pytest.approx(0.3)
 
 
 def test_margins_display_nothing_at_the_end_of_a_cell():

@@ -4,12 +4,13 @@ import math
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
 @exercise("Exercise 1: cosine (content-based) scoring")
 def cosine_score(fn):
-    generator = torch.Generator().manual_seed(0)
+    generator = seeds.generator(0)
     query = torch.randn(2, 3, 4, generator=generator)
     key = torch.randn(2, 5, 4, generator=generator)
     for strength in (1.0, 5.0):
@@ -24,7 +25,7 @@ def cosine_score(fn):
 
 @exercise("Exercise 2: additive (Bahdanau) scoring")
 def additive_score(fn):
-    generator = torch.Generator().manual_seed(1)
+    generator = seeds.generator(1)
     query, key = torch.randn(2, 3, 4, generator=generator), torch.randn(2, 5, 6, generator=generator)
     W_q, W_k, v = torch.randn(7, 4, generator=generator), torch.randn(7, 6, generator=generator), torch.randn(7)
     expected = torch.tanh((query @ W_q.T)[:, :, None, :] + (key @ W_k.T)[:, None, :, :]) @ v

@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.attention import masked_softmax
 from helpers.exercises import exercise, expect, expect_close
 from helpers.scoring import AdditiveScore
@@ -9,8 +10,8 @@ from helpers.scoring import AdditiveScore
 
 @exercise("Exercise 1: one step's context vector")
 def attention_context(fn):
-    generator = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
+    generator = seeds.generator(0)
+    seeds.manual_seed(0)
     score = AdditiveScore(4, 6, 5)
     query = torch.randn(3, 4, generator=generator)
     memory = torch.randn(3, 5, 6, generator=generator)

@@ -4,12 +4,13 @@ import math
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
 @exercise("Exercise 1: dot-product attention pooling")
 def dot_attention_pool(fn):
-    generator = torch.Generator().manual_seed(0)
+    generator = seeds.generator(0)
     features = torch.randn(3, 5, 4, generator=generator)
     query = torch.randn(4, generator=generator)
     weights = torch.softmax(features @ query / math.sqrt(4), dim=-1)
@@ -26,7 +27,7 @@ def dot_attention_pool(fn):
 
 @exercise("Exercise 2: squeeze-and-excitation")
 def squeeze_excite(fn):
-    generator = torch.Generator().manual_seed(1)
+    generator = seeds.generator(1)
     x = torch.randn(2, 6, 3, 4, generator=generator)
     W_down, W_up = torch.randn(3, 6, generator=generator), torch.randn(6, 3, generator=generator)
     gates = torch.sigmoid(torch.relu(x.mean(dim=(2, 3)) @ W_down.T) @ W_up.T)

@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.attention import causal_mask, masked_softmax
 from helpers.exercises import exercise, expect, expect_close
 
@@ -10,7 +11,7 @@ __all__ = ["causal_average", "self_attention", "attention_multiply_adds"]
 
 @exercise("Exercise 1: the running average as one matrix product")
 def causal_average(fn):
-    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(5, 3, generator=seeds.generator(5))
     expected = torch.cumsum(x, dim=0) / torch.arange(1, 6)[:, None]
     out = fn(x)
     expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
@@ -20,7 +21,7 @@ def causal_average(fn):
 
 @exercise("Exercise 2: single-head self-attention from three projections")
 def self_attention(fn):
-    g = torch.Generator().manual_seed(6)
+    g = seeds.generator(6)
     x = torch.randn(5, 4, generator=g)
     w_query, w_key, w_value = (torch.randn(4, 3, generator=g) for _ in range(3))
     for causal in (False, True):

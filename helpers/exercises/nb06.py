@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 from helpers.positional import alibi_slopes, apply_rotary, sinusoidal_encoding
 
@@ -19,7 +20,7 @@ def sinusoidal(fn):
 
 @exercise("Exercise 2: rotary embeddings")
 def rope(fn):
-    g = torch.Generator().manual_seed(7)
+    g = seeds.generator(7)
     x = torch.randn(6, 8, generator=g)
     positions = torch.tensor([0, 1, 2, 5, 9, 30])
     expect_close(fn(x, positions), apply_rotary(x, positions),

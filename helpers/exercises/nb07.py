@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from helpers import seeds
 from helpers.attention import MultiHeadAttention, padding_mask
 from helpers.exercises import exercise, expect, expect_close
 from helpers.train import count_parameters
@@ -24,7 +25,7 @@ def split_heads(fn):
 
 @exercise("Exercise 2: masks for torch.nn.MultiheadAttention")
 def torch_masks(fn):
-    torch.manual_seed(3)
+    seeds.manual_seed(3)
     torch_mha = nn.MultiheadAttention(8, 2, batch_first=True)
     ours = MultiHeadAttention.from_torch(torch_mha)
     x = torch.randn(2, 5, 8)

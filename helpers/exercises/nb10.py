@@ -2,12 +2,13 @@
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
 @exercise("Exercise 1: merge two blocks' softmax statistics")
 def merge_stats(fn):
-    generator = torch.Generator().manual_seed(10)
+    generator = seeds.generator(10)
     for spread in (1.0, 30.0):
         a = torch.randn(3, 5, generator=generator) * spread
         b = torch.randn(3, 4, generator=generator) * spread + 5.0  # b usually holds the larger maximum
@@ -42,7 +43,7 @@ def count_causal_tiles(fn):
 
 @exercise("Exercise 3: one decoding step with a key/value cache")
 def attend_with_cache(fn):
-    generator = torch.Generator().manual_seed(11)
+    generator = seeds.generator(11)
     key = torch.randn(2, 3, 6, 4, generator=generator)  # (batch, heads, length, head_dim)
     value = torch.randn(2, 3, 6, 5, generator=generator)
     query = torch.randn(2, 3, 6, 4, generator=generator)

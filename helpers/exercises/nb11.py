@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 from helpers.vision import attention_rollout, patchify
 
@@ -23,7 +24,7 @@ def patchify_images(fn):
 
 @exercise("Exercise 2: attention rollout for one image")
 def rollout(fn):
-    generator = torch.Generator().manual_seed(11)
+    generator = seeds.generator(11)
     weights = torch.softmax(torch.randn(3, 5, 5, generator=generator) * 2, dim=-1)  # (layers, T, T), heads averaged
     out = fn(weights)
     expected = attention_rollout(weights[:, None, None])[0]  # (T, T)

@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
@@ -19,7 +20,7 @@ def receptive_field(fn):
 
 @exercise("Exercise 2: one step of causal linear attention")
 def linear_step(fn):
-    generator = torch.Generator().manual_seed(12)
+    generator = seeds.generator(12)
     batch, r, dv = 3, 4, 5
     state = torch.rand(batch, r, dv, generator=generator)
     norm = torch.rand(batch, r, generator=generator) + 0.5
@@ -41,7 +42,7 @@ def linear_step(fn):
 
 @exercise("Exercise 3: one step of the delta rule")
 def delta_step(fn):
-    generator = torch.Generator().manual_seed(13)
+    generator = seeds.generator(13)
     batch, d, dv = 3, 6, 4
     state = torch.randn(batch, d, dv, generator=generator)
     key = torch.nn.functional.normalize(torch.randn(batch, d, generator=generator), dim=-1)

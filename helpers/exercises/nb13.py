@@ -2,6 +2,7 @@
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
@@ -35,7 +36,7 @@ def kv_head_for(fn):
 
 @exercise("Exercise 3: mean-pool a key projection into grouped heads")
 def mean_pool_kv(fn):
-    generator = torch.Generator().manual_seed(13)
+    generator = seeds.generator(13)
     for num_heads, num_kv_heads, head_dim, width in ((4, 2, 3, 5), (8, 2, 2, 6), (6, 1, 2, 4), (4, 4, 2, 3)):
         weight = torch.randn(num_heads * head_dim, width, generator=generator)  # (H * hd, E): k_proj.weight
         out = fn(weight.clone(), num_heads, num_kv_heads)

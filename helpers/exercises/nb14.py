@@ -4,12 +4,13 @@ import math
 
 import torch
 
+from helpers import seeds
 from helpers.exercises import exercise, expect, expect_close
 
 
 @exercise("Exercise 1: bits per character")
 def bits_per_character(fn):
-    generator = torch.Generator().manual_seed(14)
+    generator = seeds.generator(14)
     logits = torch.randn(3, 5, 7, generator=generator)  # (batch, positions, vocabulary)
     targets = torch.randint(0, 7, (3, 5), generator=generator)
     targets[1, 3:] = -100  # padding: a shorter item
