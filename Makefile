@@ -5,7 +5,7 @@
 # TORCH_SPEC picks the PyTorch build installed first, e.g. a CPU-only one:
 #   make test TORCH_SPEC="torch==2.13.0"
 #   make lab  TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu"
-# (pyproject.toml then asks for torch>=2.2, which the build installed first already satisfies.)
+# (pyproject.toml then asks for torch>=2.5, which the build installed first already satisfies.)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-portable test-seeds install notebooks lint benchmark figures clean
+.PHONY: lab test test-portable test-seeds test-floor install notebooks lint benchmark figures clean
 
 # Another CPU's arithmetic, on this machine: ATen's generic kernels instead of AVX2/AVX-512, MKL's
 # bit-compatible code path and oneDNN limited to SSE4.1. Set before Python starts, so the notebook
@@ -51,6 +51,18 @@ test-portable: $(STAMP)
 SEED_OFFSET ?= 1
 test-seeds: $(STAMP)
 	env OMP_WAIT_POLICY=PASSIVE $(PY) tools/run_notebooks.py --seed-offset $(SEED_OFFSET) --jobs 2
+
+# The oldest PyTorch that pyproject.toml declares (torch>=2.5: enable_gqa in scaled_dot_product_attention
+# arrived in 2.5), in its own environment, through the whole suite. Run it before a release. It
+# downloads PyTorch's default build from the registry (CUDA wheels on Linux: several GB); NumPy 1.x
+# because PyTorch 2.5 was built against it.
+FLOOR_VENV ?= .venv-floor
+FLOOR_SPEC ?= torch==2.5.1
+test-floor:
+	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install "$(FLOOR_SPEC)" "numpy<2"
+	$(FLOOR_VENV)/bin/python -m pip install -e ".[dev]" "numpy<2"
+	env $(TEST_ENV) $(FLOOR_VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 install: $(STAMP)
 

@@ -1,4 +1,4 @@
-"""Part IV's costs (notebooks 12 and 13): linear against softmax attention, windowed tiles, the GQA cache.
+"""Part IV's costs (notebooks 12 and 13): linear against softmax attention, windows, the rolling and the GQA cache.
 
     python benchmarks/part4.py [--repeat 3] [--threads 1]
 
@@ -18,6 +18,13 @@ width 64 unless said otherwise:
   to 16,384 tokens: the exponent ``p`` of time ``∝ L^p``, the least-squares slope on log-log axes.
   A window keeps the work per query fixed, so ``p`` should be close to 1 (target <= 1.2). Timed
   with ``helpers.timing.median_time`` (processor time on the CPU), the median of at least 5 runs.
+  Beside it, causal tiling without a window: its time exponent (about 2, measured up to 8,192
+  tokens) and the peak memory of both, whose exponents agree (tiling, not the window, keeps the
+  memory linear; notebook 12 claims it), with the ratio windowed / causal at the longest length.
+- **The rolling cache of sliding-window decoding.** ``helpers.efficient.RollingKVCache(1024)``
+  against ``helpers.attention.KVCache`` (8 heads of 64 features, float32) after prompts of 1,024
+  to 16,384 tokens: the cache bytes, the exponent of the peak memory of one decoding step (about 0
+  for the rolling cache, 1 for the full cache with the window's mask) and the time of that step.
 - **The cache with grouped key/value heads.** A ``helpers.attention.MultiHeadAttention`` (width
   256, 8 query heads) reads a 16-token prompt and decodes 8 tokens with a ``KVCache``, once with 8
   key/value heads and once with 2 (and 1). The ratio of ``KVCache.nbytes``, MHA / GQA, must be
@@ -38,8 +45,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmarks import Row, devices, interleaved_medians, machine, print_report, set_threads  # noqa: E402
-from helpers.attention import KVCache, MultiHeadAttention  # noqa: E402
-from helpers.efficient import linear_attention, peak_memory, tiled_attention  # noqa: E402
+from helpers.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention, sliding_window_mask  # noqa: E402
+from helpers.efficient import RollingKVCache, linear_attention, peak_memory, tiled_attention  # noqa: E402
 from helpers.timing import median_time  # noqa: E402
 
 HEAD_DIM = 64
@@ -47,6 +54,8 @@ LINEAR_LENGTHS = (256, 512, 1024, 2048, 4096, 8192)
 WINDOW, WINDOW_BLOCK = 256, 128
 WINDOW_LENGTHS = (2048, 4096, 8192, 16384)
 WINDOW_TARGET = 1.2
+CAUSAL_LENGTHS = (2048, 4096, 8192)
+ROLLING_WINDOW, ROLLING_HEADS, ROLLING_LENGTHS = 1024, 8, (1024, 2048, 4096, 8192, 16384)
 CACHE_WIDTH, CACHE_HEADS, PROMPT, DECODED = 256, 8, 16, 8
 
 
@@ -130,10 +139,82 @@ def _window_rows(device, repeat: int, lengths=WINDOW_LENGTHS) -> list[Row]:
                                                                              block_size=WINDOW_BLOCK),
                                        repeat=max(repeat, 5), device=device))
     slope = _slope(lengths, seconds)
-    return [Row(f"windowed tiled attention: time growth exponent (window {WINDOW})",
+    rows = [Row(f"windowed tiled attention: time growth exponent (window {WINDOW})",
                 f"L={lengths[0]}..{lengths[-1]}", device.type, slope, f"<= {WINDOW_TARGET}",
                 slope <= WINDOW_TARGET,
                 {f"L={n} ms": round(1e3 * s, 1) for n, s in zip(lengths, seconds, strict=True)})]
+    # Causal tiling without a window: the time grows as L^2, the memory as the window's does.
+    causal_seconds = []
+    for length in CAUSAL_LENGTHS:
+        q, k, v = inputs(length, device)
+        with torch.no_grad():
+            causal_seconds.append(median_time(lambda q=q, k=k, v=v: tiled_attention(q, k, v, causal=True,
+                                                                                    block_size=WINDOW_BLOCK),
+                                              repeat=max(repeat, 3), device=device))
+    slope = _slope(CAUSAL_LENGTHS, causal_seconds)
+    rows.append(Row("causal tiled attention (no window): time growth exponent", f"L={CAUSAL_LENGTHS[0]}.."
+                    f"{CAUSAL_LENGTHS[-1]}", device.type, slope, "~2 (quadratic)", slope > 1.6,
+                    {f"L={n} ms": round(1e3 * s, 1) for n, s in zip(CAUSAL_LENGTHS, causal_seconds, strict=True)}))
+    peaks = {"windowed": [], "causal": []}
+    for length in lengths:
+        q, k, v = inputs(length, device)
+        with torch.no_grad():
+            peaks["windowed"].append(peak_memory(lambda q=q, k=k, v=v: tiled_attention(
+                q, k, v, window=WINDOW, block_size=WINDOW_BLOCK), device=device))
+            peaks["causal"].append(peak_memory(lambda q=q, k=k, v=v: tiled_attention(
+                q, k, v, causal=True, block_size=WINDOW_BLOCK), device=device))
+    for name, values in peaks.items():
+        slope = _slope(lengths, values)
+        rows.append(Row(f"{name} tiled attention: peak memory growth exponent", f"L={lengths[0]}..{lengths[-1]}",
+                        device.type, slope, "<= 1.2", slope <= 1.2,
+                        {f"L={n} MiB": round(b / 2**20, 3) for n, b in zip(lengths, values, strict=True)}))
+    rows.append(Row("tiled attention peak memory: windowed / causal", f"L={lengths[-1]}", device.type,
+                    peaks["windowed"][-1] / peaks["causal"][-1], "~1 (tiling, not the window, bounds memory)"))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# (b') The rolling key/value cache of sliding-window decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _rolling_rows(device, repeat: int, lengths=ROLLING_LENGTHS) -> list[Row]:
+    heads, window = ROLLING_HEADS, ROLLING_WINDOW
+    new = torch.zeros(1, heads, 1, HEAD_DIM, device=device)  # (B, H, 1, hd): one decoding step
+
+    def full_step(cache, past):
+        keys, values = cache.append(new, new)
+        band = sliding_window_mask(1, past + 1, window, offset=past, device=device)
+        return scaled_dot_product_attention(new, keys, values, band)[0]
+
+    def rolling_step(cache):
+        keys, values, mask = cache.append(new, new)
+        return scaled_dot_product_attention(new, keys, values, mask)[0]
+
+    measured = {"full": {"bytes": [], "step": [], "seconds": []}, "rolling": {"bytes": [], "step": [], "seconds": []}}
+    for length in lengths:
+        prompt = torch.zeros(1, heads, length, HEAD_DIM, device=device)
+        caches = {"full": KVCache(), "rolling": RollingKVCache(window)}
+        for cache in caches.values():
+            cache.append(prompt, prompt)
+        steps = {"full": lambda cache=caches["full"]: full_step(cache, cache.length),
+                 "rolling": lambda cache=caches["rolling"]: rolling_step(cache)}
+        with torch.no_grad():
+            for name, step in steps.items():
+                measured[name]["bytes"].append(caches[name].nbytes)
+                measured[name]["step"].append(peak_memory(step, device=device))
+                measured[name]["seconds"].append(median_time(step, repeat=max(repeat, 5), device=device))
+    rows = []
+    for name, target, holds in (("rolling", "~0 (constant)", lambda p: p < 0.1), ("full", "~1", lambda p: p > 0.9)):
+        slope = _slope(lengths, measured[name]["step"])
+        rows.append(Row(f"sliding-window decoding, {name} cache: step peak memory growth exponent (window {window})",
+                        f"L={lengths[0]}..{lengths[-1]}", device.type, slope, target, holds(slope),
+                        {f"L={n} cache/step MiB": f"{b / 2**20:.3g}/{p / 2**20:.3g}"
+                         for n, b, p in zip(lengths, measured[name]["bytes"], measured[name]["step"], strict=True)}))
+    rows.append(Row("sliding-window decoding: step time, full / rolling cache", f"L={lengths[-1]}", device.type,
+                    measured["full"]["seconds"][-1] / measured["rolling"]["seconds"][-1],
+                    detail={f"{name} ms": round(1e3 * m["seconds"][-1], 3) for name, m in measured.items()}))
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,6 +257,7 @@ def run(repeat: int = 3) -> list[Row]:
     for device in devices():
         rows += _linear_rows(device, repeat)
         rows += _window_rows(device, repeat)
+        rows += _rolling_rows(device, repeat)
         rows += _cache_rows(device)
     return rows
 

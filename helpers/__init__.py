@@ -14,6 +14,8 @@ Each module maps to a part of the series and reads top to bottom:
 - ``transformer``: encoder and decoder layers, the encoder-decoder, greedy decoding (08-11, 14)
 - ``efficient``: online softmax, tiled (FlashAttention-style), windowed and linear attention (10, 12)
 - ``vision``: patches as tokens, a tiny Vision Transformer, attention rollout (11)
+- ``corpus``: the census surnames read from the installed ``names`` package, split and batched (14)
+- ``ngram``: add-α and interpolated Kneser–Ney n-gram counts, the baselines of a language model (14)
 - ``train``: the training loop, seeds trained together, accuracy and the seq2seq loss and metrics
 - ``claims``: conclusions from trained models, checked over seeds where the prose makes them
 - ``seeds``: every seed the series uses, shifted together by ``HELPERS_SEED_OFFSET``

@@ -23,6 +23,10 @@ This module reads top to bottom:
   saves in training);
 - ``linear_attention`` / ``linear_attention_recurrent``: attention with the softmax replaced by a
   feature map, computed in parallel or as a recurrent network with a matrix state (notebook 12);
+- ``delta_rule`` / ``delta_rule_recurrent``: the state of DeltaNet's overwriting update, from one
+  triangular solve or one step at a time (notebook 12);
+- ``RollingKVCache``: the key/value cache of sliding-window decoding, a ring of ``window`` slots
+  whose memory does not grow with the length (Mistral's rolling buffer; notebook 12);
 - ``peak_memory``: how many bytes a call holds at its peak, to put a number on "quadratic memory".
 
 Masks and shapes follow ``helpers.attention`` (True = may attend; causal is top-left aligned).
@@ -41,10 +45,11 @@ from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from helpers.attention import causal_mask
-from helpers.checks import check_attention_inputs, check_positive_int
+from helpers.checks import check_attention_inputs, check_float, check_positive_int, shape_of
 
 __all__ = ["online_softmax_stats", "online_softmax", "tiled_attention", "tiled_attention_recompute",
-           "elu_feature_map", "linear_attention", "linear_attention_recurrent", "peak_memory"]
+           "elu_feature_map", "linear_attention", "linear_attention_recurrent", "delta_rule",
+           "delta_rule_recurrent", "RollingKVCache", "peak_memory"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,6 +394,141 @@ def linear_attention_recurrent(query: torch.Tensor, key: torch.Tensor, value: to
         denominator = (q[..., t, :] * norm).sum(dim=-1, keepdim=True)  # (..., 1): φ(q_t)ᵀ z_t
         outputs.append(_divide(numerator, denominator))
     return torch.stack(outputs, dim=-2)  # (..., L, dv)
+
+
+# --------------------------------------------------------------------------------------------
+# The delta rule: a state that overwrites instead of adding
+# --------------------------------------------------------------------------------------------
+
+
+def _check_delta_inputs(keys, values, beta):
+    for name, t in (("keys", keys), ("values", values), ("beta", beta)):
+        check_float(name, t)
+    if keys.dim() < 2 or values.dim() != keys.dim() or beta.dim() != keys.dim() - 1:
+        raise ValueError(f"expected keys (..., n, d), values (..., n, dv) and beta (..., n): shapes keys "
+                         f"{shape_of(keys)}, values {shape_of(values)}, beta {shape_of(beta)}")
+    if keys.shape[:-1] != values.shape[:-1] or keys.shape[:-1] != beta.shape:
+        raise ValueError(f"keys, values and beta must agree on (..., n): shapes keys {shape_of(keys)}, "
+                         f"values {shape_of(values)}, beta {shape_of(beta)}")
+
+
+def delta_rule_recurrent(keys: torch.Tensor, values: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """The delta rule's final state, one write per step: ``S_t = S_{t-1} + β_t k_t (v_t - S_{t-1}ᵀ k_t)ᵀ``.
+
+    Each step reads what the state holds under the key, ``S_{t-1}ᵀ k_t``, and writes only the
+    difference to the new value, scaled by ``β_t``. With a unit-length key and ``β_t = 1`` the key
+    then retrieves exactly ``v_t``: the rule overwrites (Schlag et al., 2021, "Linear Transformers
+    are secretly fast weight programmers"; DeltaNet).
+
+    Shape:
+        keys ``(..., n, d)`` (unit length for the overwrite to be exact), values ``(..., n, dv)``,
+        beta ``(..., n)``; returns the state ``(..., d, dv)``, starting from zeros.
+    """
+    _check_delta_inputs(keys, values, beta)
+    state = keys.new_zeros(*keys.shape[:-2], keys.shape[-1], values.shape[-1])  # (..., d, dv)
+    for t in range(keys.shape[-2]):
+        k, v = keys[..., t, :], values[..., t, :]  # (..., d), (..., dv)
+        stored = (k[..., :, None] * state).sum(dim=-2)  # (..., dv): Sᵀk, what the state holds under k
+        state = state + beta[..., t, None, None] * k[..., :, None] * (v - stored)[..., None, :]
+    return state
+
+
+def delta_rule(keys: torch.Tensor, values: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``delta_rule_recurrent``'s state from one triangular solve (the "UT transform" of DeltaNet).
+
+    Write ``u_t = β_t (v_t - S_{t-1}ᵀ k_t)`` for what step ``t`` adds, so ``S_n = Σ_t k_t u_tᵀ =
+    Kᵀ U``. Since ``S_{t-1} = Σ_{s<t} k_s u_sᵀ``, the definition reads
+    ``u_t + β_t Σ_{s<t} (k_t · k_s) u_s = β_t v_t``: for all steps at once,
+    ``(I + diag(β) tril(K Kᵀ, -1)) U = diag(β) V``, a unit lower-triangular system solved by
+    forward substitution in one call. Yang et al. (2024), "Parallelizing linear transformers with
+    the delta rule over sequence length", train DeltaNet this way, chunk by chunk.
+
+    Shapes as ``delta_rule_recurrent``; every tensor is created on the inputs' device.
+    """
+    _check_delta_inputs(keys, values, beta)
+    n = keys.shape[-2]
+    overlap = (keys @ keys.transpose(-2, -1)).tril(-1)  # (..., n, n): k_t · k_s for s < t
+    system = torch.eye(n, dtype=keys.dtype, device=keys.device) + beta[..., None] * overlap  # (..., n, n)
+    writes = torch.linalg.solve_triangular(system, beta[..., None] * values, upper=False,
+                                           unitriangular=True)  # (..., n, dv): U
+    return keys.transpose(-2, -1) @ writes  # (..., d, dv)
+
+
+# --------------------------------------------------------------------------------------------
+# The rolling key/value cache of sliding-window decoding
+# --------------------------------------------------------------------------------------------
+
+
+class RollingKVCache:
+    """The keys and values that sliding-window attention keeps while decoding: ``window`` slots, reused.
+
+    With a window of ``w`` keys (``helpers.attention.sliding_window_mask``), position ``p`` never
+    looks at a key older than ``p - w + 1``, so a cache needs only the last ``w`` positions.
+    Mistral 7B (Jiang et al., 2023) keeps them in a *rolling buffer*: position ``p`` is written
+    to slot ``p mod w``, over the key that has just left every later query's window. The memory
+    is ``w`` slots whatever the length, where ``helpers.attention.KVCache`` grows by one position
+    per token. The order of the slots does not matter: attention is a weighted sum over keys,
+    and positions (RoPE) are applied to the keys before they are cached.
+
+    ``append`` takes ``T`` new positions (one when decoding, a chunk of a prompt when
+    prefilling) and returns the keys and values those queries attend over, the ``w`` slots
+    followed by the ``T`` new positions, with a mask that keeps, for each new query, exactly the
+    keys of its window (True = may attend). The slots are then overwritten with the newest
+    positions. The mask is ``T x (w + T)``: feed a long prompt in chunks of about ``w`` positions,
+    as Mistral does, not all at once. ``scaled_dot_product_attention(query, keys, values, mask)`` equals windowed
+    attention over the whole sequence (``tests/test_efficient.py``).
+
+    Shape:
+        key, value: ``(..., T, head_dim)``, e.g. ``(batch, kv_heads, T, head_dim)``; the leading
+        dimensions must stay the same between calls. The returned keys and values are
+        ``(..., w + T, head_dim)``; the mask is ``(T, w + T)``.
+    """
+
+    def __init__(self, window: int):
+        check_positive_int("window", window, "keys each query may see, itself included")
+        self.window = window
+        self.key: torch.Tensor | None = None  # (..., w, hd): slot p mod w holds position p
+        self.value: torch.Tensor | None = None
+        self.positions: torch.Tensor | None = None  # (w,): the position in each slot, -1 while empty
+        self.length = 0  # positions appended so far
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached keys and values (the ``w`` slots; the slot positions are not counted)."""
+        if self.key is None:
+            return 0
+        return self.key.numel() * self.key.element_size() + self.value.numel() * self.value.element_size()
+
+    def append(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Add ``T`` new positions; return ``(keys, values, mask)`` for the new queries to attend over."""
+        check_float("key", key)
+        check_float("value", value)
+        if key.dim() < 2 or key.shape[:-1] != value.shape[:-1]:
+            raise ValueError(f"key and value must be (..., T, head_dim) with the same (..., T): shapes key "
+                             f"{shape_of(key)}, value {shape_of(value)}")
+        lead, new = key.shape[:-2], key.shape[-2]
+        if self.key is None:
+            self.key = key.new_zeros(*lead, self.window, key.shape[-1])  # (..., w, hd)
+            self.value = value.new_zeros(*lead, self.window, value.shape[-1])  # (..., w, hd_v)
+            self.positions = torch.full((self.window,), -1, dtype=torch.long, device=key.device)
+        elif (key.shape[:-2], key.shape[-1], value.shape[-1]) != (self.key.shape[:-2], self.key.shape[-1],
+                                                                  self.value.shape[-1]):
+            raise ValueError(f"the cache holds keys {shape_of(self.key)} and values {shape_of(self.value)}; "
+                             f"new key {shape_of(key)} and value {shape_of(value)} must match them but for T")
+        new_positions = torch.arange(self.length, self.length + new, device=key.device)  # (T,)
+        keys = torch.cat([self.key, key], dim=-2)  # (..., w + T, hd)
+        values = torch.cat([self.value, value], dim=-2)  # (..., w + T, hd_v)
+        positions = torch.cat([self.positions, new_positions])  # (w + T,)
+        distance = new_positions[:, None] - positions[None, :]  # (T, w + T): query position - key position
+        mask = (positions[None, :] >= 0) & (distance >= 0) & (distance < self.window)  # (T, w + T)
+        # Overwrite the slots with the newest positions (at most w of them): position p -> slot p mod w.
+        keep = min(new, self.window)
+        slots = new_positions[-keep:] % self.window  # (keep,)
+        self.key[..., slots, :] = key[..., new - keep:, :]
+        self.value[..., slots, :] = value[..., new - keep:, :]
+        self.positions[slots] = new_positions[-keep:]
+        self.length += new
+        return keys, values, mask
 
 
 # --------------------------------------------------------------------------------------------

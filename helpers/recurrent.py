@@ -34,8 +34,12 @@ from helpers.data import SOURCE_VOCAB, TARGET_VOCAB, Vocab
 from helpers.scoring import AdditiveScore, GeneralScore
 
 __all__ = [
-    "GRUEncoder", "PlainDecoder", "BahdanauDecoder", "LuongDecoder", "Seq2Seq",
+    "GRUEncoder", "PlainDecoder", "BahdanauDecoder", "LuongDecoder", "Seq2Seq", "NOTEBOOK_03_SIZE",
 ]
+
+# The size notebook 03 trains (``Seq2Seq(attention, **NOTEBOOK_03_SIZE)``); its training recipe is
+# ``helpers.train.SEQ2SEQ_RECIPE``. Notebook 09 reads both from here to describe notebook 03's models.
+NOTEBOOK_03_SIZE = {"embed_dim": 16, "hidden_size": 32}
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ silent, so the committed outputs hold nothing that varies from run to run.
 
 import copy
 import itertools
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +23,8 @@ from helpers.data import Seq2SeqBatch, batch_sampler, collate, tokenize_source
 from helpers.seeds import generator as seeded_generator
 from helpers.seeds import manual_seed
 
-__all__ = ["adamw", "fit", "fit_seeds", "count_parameters", "quiet", "accuracy", "train_classifier", "seq2seq_loss",
-           "exact_match", "translate", "train_seq2seq"]
+__all__ = ["adamw", "fit", "fit_seeds", "warmup_cosine", "count_parameters", "quiet", "accuracy", "train_classifier",
+           "seq2seq_loss", "exact_match", "translate", "SEQ2SEQ_RECIPE", "train_seq2seq"]
 
 
 def quiet() -> bool:
@@ -73,7 +74,8 @@ def adamw(params, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
 def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: Callable, *, steps: int,
         lr: float = 3e-3, weight_decay: float = 0.0, clip: float | None = 1.0,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
-        stop_at: float | None = None, optimizer: torch.optim.Optimizer | None = None) -> dict:
+        stop_at: float | None = None, optimizer: torch.optim.Optimizer | None = None,
+        schedule: Callable[[int], float] | None = None) -> dict:
     """Train ``model`` for ``steps`` optimizer steps; return the history.
 
     Args:
@@ -86,6 +88,9 @@ def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: C
         evaluate: ``evaluate(model) -> float`` (an accuracy, say), called every ``eval_every``
             steps and at the end, in ``eval()`` mode under ``torch.no_grad()``.
         stop_at: stop early once ``evaluate`` reaches this value.
+        schedule: ``schedule(step) -> factor``: at step ``step`` (1-based) every parameter group
+            steps at its initial learning rate times the factor (``warmup_cosine`` makes one).
+            None: the learning rate stays as it is.
 
     Returns:
         ``{"loss": [per step], "eval_step": [...], "eval": [...], "steps": steps run,
@@ -107,8 +112,15 @@ def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: C
         history["eval"].append(value)
         return value
 
+    if schedule is not None:
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])  # the peak, kept across continued runs
+
     model.train()
     for step in range(1, steps + 1):
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * schedule(step)
         loss = loss_fn(model, draw(step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -129,6 +141,26 @@ def fit(model: nn.Module, batches: Iterable | Callable[[int], tuple], loss_fn: C
     progress.close()
     model.eval()
     return history
+
+
+def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    """A learning-rate schedule for ``fit``: ``step -> factor`` of the peak learning rate.
+
+    The factor rises linearly from ``1 / warmup`` to 1 over the first ``warmup`` steps (large
+    early steps from random weights are what most often sends a small recurrent model astray),
+    then falls along a half cosine to 0 at step ``total`` (small final steps settle the weights
+    instead of leaving them wherever the last large, noisy step threw them).
+    """
+    if not 0 <= warmup < total:
+        raise ValueError(f"need 0 <= warmup < total, got warmup={warmup}, total={total}")
+
+    def factor(step: int) -> float:
+        if step <= warmup:
+            return step / warmup
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
 
 
 def _cycle(batches):
@@ -327,27 +359,40 @@ def translate(model: nn.Module, sources):
     return _predict(model, pairs, batch_size=500)
 
 
-def train_seq2seq(model: nn.Module, train_pairs, valid_pairs=None, *, steps: int = 150, batch_size: int = 128,
-                  lr: float = 5e-3, seed: int = 0, eval_every: int = 25, eval_size: int = 300,
-                  optimizer: torch.optim.Optimizer | None = None, start_step: int = 0) -> dict:
+# Notebook 03's training recipe: the defaults of ``train_seq2seq`` (notebook 09 reads them from here).
+SEQ2SEQ_RECIPE = {"steps": 150, "batch_size": 64, "lr": 1e-2, "warmup": 10}
+
+
+def train_seq2seq(model: nn.Module, train_pairs, valid_pairs=None, *, steps: int = SEQ2SEQ_RECIPE["steps"],
+                  batch_size: int = SEQ2SEQ_RECIPE["batch_size"], lr: float = SEQ2SEQ_RECIPE["lr"],
+                  warmup: int = SEQ2SEQ_RECIPE["warmup"], total_steps: int | None = None, seed: int = 0,
+                  eval_every: int = 25, eval_size: int = 300, optimizer: torch.optim.Optimizer | None = None,
+                  start_step: int = 0) -> dict:
     """Train with teacher forcing and ``helpers.train.fit``; return its history.
+
+    AdamW (peak learning rate ``lr``; with ``optimizer``, that optimizer's own) under
+    ``warmup_cosine(warmup, total_steps)``: a linear warm-up over ``warmup`` steps, then a
+    cosine decay to 0 at ``total_steps`` (default: ``start_step + steps``, the end of this call).
 
     Every ``eval_every`` steps the history records the exact-match accuracy on the first
     ``eval_size`` pairs of ``valid_pairs`` (when given; pass a development set such as
     ``data.translation_dev()``, not the set you report on). Batches depend only on ``seed`` and
     the step, so a run is reproducible given the model's initial weights.
 
-    To *continue* a run, pass the same ``optimizer`` both times (AdamW on ``model.parameters()``
-    at ``lr``) and ``start_step`` = the steps already run: the continuation draws the batches a
-    single longer run would have drawn, and its history counts steps from ``start_step``.
+    To *continue* a run, pass the same ``optimizer`` both times, the same ``total_steps`` (the
+    whole run's length) and ``start_step`` = the steps already run: the continuation draws the
+    batches, and steps at the learning rates, that a single longer run would have.
     """
     evaluate = None
     if valid_pairs is not None:
         subset = list(valid_pairs)[:eval_size]
         evaluate = lambda m: exact_match(m, subset)  # noqa: E731
+    total_steps = start_step + steps if total_steps is None else total_steps
+    schedule = warmup_cosine(warmup, total_steps)
     draw = batch_sampler(train_pairs, batch_size, seed)
     history = fit(model, lambda step: draw(start_step + step), seq2seq_loss, steps=steps, lr=lr,
-                  evaluate=evaluate, eval_every=eval_every if evaluate else 0, optimizer=optimizer)
+                  evaluate=evaluate, eval_every=eval_every if evaluate else 0, optimizer=optimizer,
+                  schedule=lambda step: schedule(start_step + step))
     history["eval_step"] = [start_step + step for step in history["eval_step"]]
     history["steps"] += start_step
     return history

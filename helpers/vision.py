@@ -14,6 +14,7 @@ Reads top to bottom:
 - ``attention_rollout``: attention composed across layers, residual connections included;
 - ``occlusion``: how much the model's belief in the label drops when each patch is replaced;
 - ``rank_correlation``: Spearman's correlation between two maps (average ranks for ties);
+- ``inked_patches``: which patches hold ink (``helpers.pooling.INK_THRESHOLD``, the series' one ink level).
 
 Shapes: images are ``(batch, channels, height, width)``; patches are numbered row by row.
 """
@@ -22,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.pooling import INK_THRESHOLD
 from helpers.transformer import EncoderLayer
 
 __all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout", "occlusion", "average_ranks",
-           "rank_correlation"]
+           "rank_correlation", "inked_patches"]
 
 
 def _check_images(images, patch_size):
@@ -272,3 +274,16 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None
         denominator = ranks[0].norm() * ranks[1].norm()
         out.append((ranks[0] * ranks[1]).sum() / denominator if denominator > 0 else torch.tensor(float("nan")))
     return torch.stack(out)
+
+
+def inked_patches(images: torch.Tensor, patch_size: int, threshold: float = INK_THRESHOLD) -> torch.Tensor:
+    """Which patches hold ink: at least one pixel at or above ``threshold`` (the series' ink level).
+
+    Notebook 04 measures ink per pixel with ``helpers.pooling.INK_THRESHOLD``; a patch is inked
+    when any of its pixels is, so notebook 11's patches and notebook 04's pixels share one rule.
+
+    Shape:
+        - images: ``(batch, channels, H, W)``
+        - output: bool ``(batch, patches)``, patches numbered row by row as in ``patchify``
+    """
+    return (patchify(images, patch_size) >= threshold).any(dim=-1)

@@ -50,23 +50,30 @@ def rollout_wrong_order(weights):
     return result
 
 
-def occlude(image, index, patch_size):
+def occlude(image, index, patch_size, background):
+    out = image.clone()
+    row, col = divmod(index, image.shape[-1] // patch_size)
+    out[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = background
+    return out
+
+
+def occlude_with_zero(image, index, patch_size, background):
     out = image.clone()
     row, col = divmod(index, image.shape[-1] // patch_size)
     out[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = 0
     return out
 
 
-def occlude_transposed(image, index, patch_size):
+def occlude_transposed(image, index, patch_size, background):
     out = image.clone()
     col, row = divmod(index, image.shape[-1] // patch_size)
-    out[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = 0
+    out[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = background
     return out
 
 
-def occlude_in_place(image, index, patch_size):
+def occlude_in_place(image, index, patch_size, background):
     row, col = divmod(index, image.shape[-1] // patch_size)
-    image[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = 0
+    image[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = background
     return image
 
 
@@ -81,6 +88,6 @@ CASES = {
     },
     "occlude": {
         "right": (occlude,),
-        "wrong": [(occlude_transposed,), (occlude_in_place,)],
+        "wrong": [(occlude_with_zero,), (occlude_transposed,), (occlude_in_place,)],
     },
 }

@@ -252,3 +252,122 @@ def test_the_private_apis_peak_memory_uses_still_exist():
     assert hasattr(_python_dispatch, "TorchDispatchMode"), f"TorchDispatchMode moved in torch {torch.__version__}"
     assert hasattr(_pytree, "tree_leaves"), f"_pytree.tree_leaves moved in torch {torch.__version__}"
     assert peak_memory(lambda: torch.empty(1000)) == 4000
+
+
+# ---------------------------------------------------------------- the delta rule (notebook 12)
+
+
+def _delta_inputs(batch, n, d, dv, seed=0, dtype=torch.float64, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    keys = F.normalize(torch.randn(*batch, n, d, generator=g, dtype=dtype), dim=-1)
+    values = torch.randn(*batch, n, dv, generator=g, dtype=dtype)
+    beta = torch.rand(*batch, n, generator=g, dtype=dtype)
+    return keys.to(device), values.to(device), beta.to(device)
+
+
+@given(n=st.integers(1, 20), d=st.integers(1, 9), dv=st.integers(1, 5), seed=st.integers(0, 2**16))
+@settings(max_examples=25, deadline=None)
+def test_the_triangular_solve_equals_the_recurrence(n, d, dv, seed):
+    from helpers.efficient import delta_rule, delta_rule_recurrent
+
+    keys, values, beta = _delta_inputs((2,), n, d, dv, seed)
+    torch.testing.assert_close(delta_rule(keys, values, beta), delta_rule_recurrent(keys, values, beta))
+
+
+def test_the_delta_rule_broadcasts_leading_dimensions_and_overwrites():
+    from helpers.efficient import delta_rule, delta_rule_recurrent
+
+    keys, values, beta = _delta_inputs((2, 3), 7, 4, 5)
+    state = delta_rule(keys, values, beta)
+    assert state.shape == (2, 3, 4, 5)
+    torch.testing.assert_close(state, delta_rule_recurrent(keys, values, beta))
+    # With β = 1 the last key retrieves exactly the last value, whatever was written before.
+    state = delta_rule(keys, values, torch.ones_like(beta))
+    torch.testing.assert_close((keys[..., -1, :, None] * state).sum(-2), values[..., -1, :])
+    # Orthogonal keys and β = 1: nothing to correct, the delta rule is the additive rule.
+    eye = torch.eye(4, dtype=torch.float64).expand(2, 4, 4)
+    vals = values[:, 0, :4]
+    ones = torch.ones(2, 4, dtype=torch.float64)
+    torch.testing.assert_close(delta_rule(eye, vals, ones), eye.transpose(-2, -1) @ vals)
+
+
+def test_the_delta_rule_creates_its_tensors_on_the_inputs_device():
+    # On the meta device a tensor created without device= lands on the CPU and the call fails:
+    # this is what catches torch.eye(n, dtype=...) without device= (a crash on CUDA).
+    from helpers.efficient import delta_rule, delta_rule_recurrent
+
+    keys, values, beta = (t.to("meta") for t in _delta_inputs((2,), 6, 4, 3))
+    for fn in (delta_rule, delta_rule_recurrent):
+        state = fn(keys, values, beta)
+        assert state.device.type == "meta" and state.shape == (2, 4, 3)
+
+
+def test_the_delta_rule_errors_name_the_shapes():
+    from helpers.efficient import delta_rule
+
+    keys, values, beta = _delta_inputs((2,), 6, 4, 3)
+    with pytest.raises(ValueError, match=r"shapes keys \(2, 6, 4\), values \(2, 5, 3\)"):
+        delta_rule(keys, values[:, :5], beta)
+    with pytest.raises(ValueError, match="beta"):
+        delta_rule(keys, values, beta[:, :, None])
+    with pytest.raises(TypeError, match="beta must be a floating-point tensor"):
+        delta_rule(keys, values, (beta > 0.5))
+
+
+# ---------------------------------------------------------------- the rolling key/value cache (notebook 12)
+
+
+@given(length=st.integers(1, 40), window=st.integers(1, 12), chunk=st.integers(1, 9), seed=st.integers(0, 2**16))
+@example(length=30, window=4, chunk=1, seed=0)  # token by token, the ring wraps many times
+@example(length=30, window=4, chunk=9, seed=1)  # chunks longer than the window
+@example(length=5, window=12, chunk=2, seed=2)  # never full
+@settings(max_examples=30, deadline=None)
+def test_the_rolling_cache_equals_windowed_attention_over_the_full_sequence(length, window, chunk, seed):
+    from helpers.attention import sliding_window_mask
+    from helpers.efficient import RollingKVCache
+
+    q, k, v = _qkv((2, 3), length, length, 8, 5, seed=seed, dtype=torch.float64)  # (B, heads, L, ·)
+    expected, _ = scaled_dot_product_attention(q, k, v, sliding_window_mask(length, length, window))
+    cache = RollingKVCache(window)
+    outputs = []
+    for start in range(0, length, chunk):
+        keys, values, mask = cache.append(k[..., start:start + chunk, :], v[..., start:start + chunk, :])
+        assert keys.shape[-2] <= window + chunk
+        outputs.append(scaled_dot_product_attention(q[..., start:start + chunk, :], keys, values, mask)[0])
+    torch.testing.assert_close(torch.cat(outputs, dim=-2), expected)
+    assert cache.length == length
+    assert cache.nbytes == 2 * 3 * window * (8 + 5) * 8  # window slots of float64 keys (8) and values (5)
+
+
+def test_the_rolling_cache_memory_does_not_grow_with_the_length():
+    from helpers.attention import KVCache
+    from helpers.efficient import RollingKVCache
+
+    rolling, full = RollingKVCache(16), KVCache()
+    sizes = []
+    for step in range(64):
+        k = torch.full((1, 2, 1, 4), float(step))
+        rolling.append(k, k)
+        full.append(k, k)
+        sizes.append((rolling.nbytes, full.nbytes))
+    assert {r for r, _ in sizes} == {2 * 2 * 16 * 4 * 4}  # 16 slots from the first token on
+    assert sizes[-1][1] == 2 * 2 * 64 * 4 * 4
+    # Slot p mod 16 holds position p: the last 16 positions, each once.
+    assert sorted(rolling.positions.tolist()) == list(range(48, 64))
+    assert sorted(rolling.key[0, 0, :, 0].tolist()) == [float(p) for p in range(48, 64)]
+
+
+def test_the_rolling_cache_creates_its_tensors_on_the_inputs_device_and_checks_shapes():
+    from helpers.efficient import RollingKVCache
+
+    cache = RollingKVCache(3)
+    k = torch.zeros(1, 2, 4, 8, device="meta")
+    keys, values, mask = cache.append(k, k)
+    assert keys.device.type == values.device.type == mask.device.type == cache.positions.device.type == "meta"
+    assert keys.shape == (1, 2, 7, 8) and mask.shape == (4, 7)
+    with pytest.raises(ValueError, match="must match them but for T"):
+        cache.append(torch.zeros(1, 3, 1, 8), torch.zeros(1, 3, 1, 8))
+    with pytest.raises(ValueError, match="window"):
+        RollingKVCache(0)
+    with pytest.raises(TypeError, match="key must be a floating-point tensor"):
+        RollingKVCache(2).append(torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, 1))

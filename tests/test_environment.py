@@ -40,3 +40,15 @@ def test_make_lab_asks_for_no_news_and_no_updates():
                               capture_output=True, text=True, check=True).stdout
     assert "cp tools/jupyterlab-overrides.json /nonexistent-venv/share/jupyter/lab/settings/overrides.json" in commands
     assert "--LabApp.news_url= " in commands and "NeverCheckForUpdate" in commands
+
+
+def test_the_declared_torch_floor_is_the_one_make_test_floor_checks_and_the_readme_states():
+    """pyproject's torch>=X.Y, the Makefile's FLOOR_SPEC (torch==X.Y.*) and the README agree."""
+    import re
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (torch_dep,) = [d for d in project["dependencies"] if d.startswith("torch")]
+    floor = re.fullmatch(r"torch>=(\d+\.\d+)", torch_dep.split("#")[0].strip()).group(1)
+    spec = re.search(r"^FLOOR_SPEC \?= torch==(\d+\.\d+)\.\d+$", (ROOT / "Makefile").read_text(), re.M)
+    assert spec and spec.group(1) == floor, f"Makefile FLOOR_SPEC does not check the declared floor {floor}"
+    assert f"PyTorch {floor}" in (ROOT / "README.md").read_text(), f"README.md does not state the floor {floor}"

@@ -123,15 +123,23 @@ def test_a_continued_run_is_the_longer_run():
         torch.manual_seed(0)
         model = recurrent.Seq2Seq("luong", embed_dim=8, hidden_size=8)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        if split:
-            train.train_seq2seq(model, train_pairs, steps=3, batch_size=16, optimizer=optimizer)
-            history = train.train_seq2seq(model, train_pairs, steps=2, batch_size=16, optimizer=optimizer, start_step=3)
+        if split:  # the learning-rate schedule spans the whole run: total_steps=5 in both calls
+            train.train_seq2seq(model, train_pairs, steps=3, batch_size=16, warmup=2, total_steps=5,
+                                optimizer=optimizer)
+            history = train.train_seq2seq(model, train_pairs, steps=2, batch_size=16, warmup=2, total_steps=5,
+                                          optimizer=optimizer, start_step=3)
             assert history["steps"] == 5
         else:
-            train.train_seq2seq(model, train_pairs, steps=5, batch_size=16, optimizer=optimizer)
+            train.train_seq2seq(model, train_pairs, steps=5, batch_size=16, warmup=2, optimizer=optimizer)
         weights.append([p.detach().clone() for p in model.parameters()])
     for a, b in zip(*weights, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_notebook_03_size_builds_a_model():
+    model = recurrent.Seq2Seq("bahdanau", **recurrent.NOTEBOOK_03_SIZE)
+    assert model.encoder.gru.hidden_size == recurrent.NOTEBOOK_03_SIZE["hidden_size"]
+    assert set(train.SEQ2SEQ_RECIPE) == {"steps", "batch_size", "lr", "warmup"}
 
 
 def test_translation_dev_is_disjoint_from_the_split():

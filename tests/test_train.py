@@ -75,6 +75,36 @@ def test_fit_seeds_needs_a_seed():
         train.fit_seeds(build, [], make_problem(), loss_fn, steps=1)
 
 
+def test_warmup_cosine_rises_then_falls_to_zero():
+    factor = train.warmup_cosine(4, 20)
+    values = [factor(step) for step in range(1, 21)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(values[3:-1], values[4:], strict=True))
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)
+    assert train.warmup_cosine(0, 10)(1) < 1.0
+    with pytest.raises(ValueError, match="warmup"):
+        train.warmup_cosine(10, 10)
+
+
+def test_fit_schedule_sets_each_steps_learning_rate():
+    torch.manual_seed(0)
+    model = build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def record(model, batch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return loss_fn(model, batch)
+
+    train.fit(model, make_problem(), record, steps=4, optimizer=optimizer, schedule=lambda step: 1 / step)
+    assert seen == pytest.approx([0.1, 0.05, 0.1 / 3, 0.025])
+    # Without a schedule fit leaves the learning rate alone.
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
+    seen.clear()
+    train.fit(model, make_problem(), record, steps=2, optimizer=optimizer)
+    assert seen == [0.3, 0.3]
+
+
 def test_count_parameters():
     assert train.count_parameters(nn.Linear(3, 2)) == 8
 

@@ -175,3 +175,13 @@ def test_rank_correlation_matches_spearman_with_ties_and_mask():
         torch.testing.assert_close(got[row].item(), float(expected), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(rank_correlation(b, -b), -torch.ones(5))
     assert torch.isnan(rank_correlation(torch.zeros(1, 4), torch.randn(1, 4)))[0]
+
+
+def test_inked_patches_use_the_series_ink_threshold():
+    from helpers.pooling import INK_THRESHOLD
+    from helpers.vision import inked_patches
+
+    images = torch.zeros(1, 1, 4, 4)
+    images[0, 0, 0, 1] = INK_THRESHOLD  # patch 0: one pixel exactly at the threshold -> ink
+    images[0, 0, 3, 3] = INK_THRESHOLD - 0.01  # patch 3: faint, below it -> no ink
+    assert inked_patches(images, 2).tolist() == [[True, False, False, False]]

@@ -3,12 +3,14 @@
     python tools/export_figures.py            # writes docs/figures/part1.png ... part4.png
     python tools/export_figures.py --list     # every PNG output of every notebook, with its index
 
-The figures are the notebooks' own (nothing is re-run or redrawn), downscaled to at most
-``MAX_WIDTH`` pixels wide so the README stays light. To show another figure, change ``FIGURES``:
-a figure is picked either by its index among the notebook's PNG outputs (from 0; negative counts
-from the end; ``--list`` prints them) or, more robustly when cells are added, by a piece of text
-from the code cell that draws it (its first PNG output is taken). Re-run after the notebooks'
-outputs are regenerated (``make figures``).
+The figures are the notebooks' own (nothing is re-run or redrawn). The README shows them one per
+row, where a code-hosting page displays an image at its own width up to about 880 px: so a figure
+is never shrunk, and one narrower than ``MIN_WIDTH`` (720 px) is enlarged to it, which keeps its
+8-point text at least 12 px tall on the page. To show another figure, change ``FIGURES``: a figure
+is picked either by its index among the notebook's PNG outputs (from 0; negative counts from the
+end; ``--list`` prints them) or, more robustly when cells are added, by a piece of text from the
+code cell that draws it (its first PNG output is taken). Re-run after the notebooks' outputs are
+regenerated (``make figures``), and check that the README's captions still say what each figure shows.
 """
 
 import argparse
@@ -18,22 +20,29 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from PIL import Image  # installed with matplotlib, which depends on it
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 OUT = ROOT / "docs" / "figures"
-MAX_WIDTH = 480
+MIN_WIDTH = 720
 
 # README figure -> (notebook, PNG output index or text from the drawing cell, what it shows)
 FIGURES = {
     "part1": ("01_attention_as_soft_lookup.ipynb", "def attention_pool(", "attention pooling against average pooling"),
     "part2": ("08_transformer_encoder_decoder.ipynb", "source_text, target_text = valid_pairs[",
               "a trained Transformer's causal self-attention and cross-attention"),
-    "part3": ("10_efficient_attention.ipynb", "memory_lengths = [", "peak memory: explicit, tiled and fused attention"),
-    "part4": ("14_a_small_language_model.ipynb", "memorisation against novelty",
-              "copies of training names fall as the sampling temperature rises"),
+    "part3": ("10_efficient_attention.ipynb", "memory_lengths = [",
+              "peak memory of explicit and tiled attention; the output tensor as the floor shared by all"),
+    "part4": ("14_a_small_language_model.ipynb", "memorisation measured against the base rate",
+              "preference for training names over held-out real names against sampling temperature (1 = base rate)"),
 }
+
+# A figure of two panels side by side can be cut to one of them for the README, where the whole
+# figure would be shown too small to read: "left" or "right" of the widest blank vertical gap in the
+# middle of the image (the gutter between the panels).
+PANELS = {"part2": "right", "part4": "right"}
 
 
 def png_outputs(notebook_path: Path):
@@ -49,17 +58,46 @@ def png_outputs(notebook_path: Path):
                 yield cell_index, base64.b64decode(data["image/png"]), first_line
 
 
-def small_png(png: bytes, max_width: int = MAX_WIDTH) -> bytes:
-    """The PNG downscaled to at most ``max_width`` pixels wide (aspect kept), as compact PNG bytes."""
+def one_panel(png: bytes, side: str) -> bytes:
+    """The part of a two-panel PNG ``side`` ("left" or "right") of the widest all-white column run
+    in the middle 30-70 % of the image (the gutter between the panels)."""
+    if side not in ("left", "right"):
+        raise ValueError(f"a panel is 'left' or 'right', got {side!r}")
     image = Image.open(io.BytesIO(png))
     image.load()
-    if image.width > max_width:
-        height = round(image.height * max_width / image.width)
-        image = image.resize((max_width, height), Image.Resampling.LANCZOS)
+    blank = (np.asarray(image.convert("L")) >= 250).all(axis=0)  # (width,): columns with no ink
+    low, high = int(0.3 * image.width), int(0.7 * image.width)
+    best, start = (0, 0), None
+    for x in range(low, high + 1):
+        if x < high and blank[x]:
+            start = x if start is None else start
+        elif start is not None:
+            best = max(best, (x - start, start))
+            start = None
+    length, begin = best
+    if length < 4:
+        raise ValueError("no blank gutter between two panels in the middle of the figure")
+    box = (0, 0, begin + 4, image.height) if side == "left" else (begin + length - 4, 0, image.width, image.height)
+    out = io.BytesIO()
+    image.crop(box).save(out, format="PNG", dpi=image.info.get("dpi", (110, 110)))
+    return out.getvalue()
+
+
+def readme_png(png: bytes, min_width: int = MIN_WIDTH, max_width: int | None = None) -> bytes:
+    """The PNG at least ``min_width`` pixels wide (enlarged, aspect kept; never shrunk unless a
+    ``max_width`` is given, for previews), as compact PNG bytes whose pHYs dpi follows the scale."""
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    dpi = float(image.info.get("dpi", (110, 110))[0])
+    target = max(image.width, min_width) if max_width is None else min(max(image.width, min_width), max_width)
+    if target != image.width:
+        scale = target / image.width
+        image = image.resize((target, round(image.height * scale)), Image.Resampling.LANCZOS)
+        dpi *= scale
     if image.mode not in ("RGB", "RGBA", "P", "L"):
         image = image.convert("RGBA")
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG", optimize=True, dpi=(dpi, dpi))
     return out.getvalue()
 
 
@@ -80,14 +118,17 @@ def pick(notebook_path: Path, selector) -> bytes:
     raise ValueError(f"{where}: no code cell with a PNG output contains {selector!r}")
 
 
-def export(name: str, notebook: str, selector, out_dir: Path = OUT, max_width: int = MAX_WIDTH) -> Path:
+def export(name: str, notebook: str, selector, out_dir: Path = OUT, min_width: int = MIN_WIDTH,
+           max_width: int | None = None) -> Path:
     path = NOTEBOOKS / notebook
     if not path.exists():
         raise FileNotFoundError(f"notebooks/{notebook} does not exist")
     png = pick(path, selector)
+    if name in PANELS:
+        png = one_panel(png, PANELS[name])
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.png"
-    target.write_bytes(small_png(png, max_width))
+    target.write_bytes(readme_png(png, min_width, max_width))
     return target
 
 

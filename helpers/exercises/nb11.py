@@ -38,13 +38,19 @@ def rollout(fn):
 def occlude(fn):
     image = torch.arange(1, 1 + 8 * 8, dtype=torch.float32).reshape(1, 8, 8)
     original = image.clone()
-    for index, patch_size in ((0, 2), (6, 2), (13, 2), (1, 4)):
-        out = fn(image, index, patch_size)
+    # 0.0 is blank paper in data.digits_split() (pooling.BACKGROUND); -0.3 is blank paper once the
+    # mean pixel (about 0.3) is subtracted: an answer that writes 0 would paint a grey patch there.
+    for index, patch_size, background in ((0, 2, 0.0), (6, 2, -0.3), (13, 2, -0.3), (1, 4, 0.5)):
+        out = fn(image, index, patch_size, background)
+        expect(isinstance(out, torch.Tensor) and tuple(out.shape) == (1, 8, 8), "return an image of the same shape")
         expect(torch.equal(image, original), "return a copy: the original image was changed")
         cols = 8 // patch_size
         row, col = divmod(index, cols)
         expected = original.clone()
-        expected[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = 0
-        expect(isinstance(out, torch.Tensor) and tuple(out.shape) == (1, 8, 8), "return an image of the same shape")
+        expected[:, row * patch_size:(row + 1) * patch_size, col * patch_size:(col + 1) * patch_size] = background
+        changed = out != original
+        expect(bool(changed.any()) and bool((out[changed] == background).all()),
+               f"the blanked patch must hold the background value you are given ({background}), not 0: "
+               "blank paper is 0 only in the digits as digits_split scales them")
         expect(torch.equal(out, expected), f"patch {index} (size {patch_size}) is at grid row {row}, column {col}: "
                "patches are numbered row by row")
