@@ -27,7 +27,7 @@ from torch import nn
 from helpers import seeds
 from helpers.attention import masked_softmax
 from helpers.scoring import AdditiveScore
-from helpers.train import accuracy, adamw, fit, warmup_cosine
+from helpers.train import train_classifier, warmup_cosine
 
 __all__ = [
     "BACKGROUND", "INK_THRESHOLD", "inked",
@@ -275,22 +275,10 @@ def train_scheduled(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
     if len(inputs) != len(labels):
         raise ValueError(f"inputs and labels must have one row per example, got {len(inputs)} and {len(labels)}")
     warmup = steps // 10 if warmup is None else warmup
-    device = next(model.parameters()).device
-    optimizer = adamw(model.parameters(), lr=lr)
-
-    def draw(step):
-        index = torch.randint(len(inputs), (batch_size,), generator=seeds.generator(seed * 1_000_003 + step))
-        return inputs[index].to(device), labels[index].to(device)
-
-    def loss_fn(m, batch):
-        x, y = batch
-        return F.cross_entropy(m(x), y)
-
-    evaluate = None
-    if valid_inputs is not None:
-        evaluate = lambda m: accuracy(m, valid_inputs, valid_labels)  # noqa: E731
-    return fit(model, draw, loss_fn, steps=steps, optimizer=optimizer, schedule=warmup_cosine(warmup, steps),
-               evaluate=evaluate, eval_every=eval_every if evaluate else 0)
+    # AdamW's default weight decay (0.01), as ``helpers.train.adamw``.
+    return train_classifier(model, inputs, labels, valid_inputs=valid_inputs, valid_labels=valid_labels, steps=steps,
+                            batch_size=batch_size, lr=lr, seed=seed, eval_every=eval_every, weight_decay=0.01,
+                            schedule=warmup_cosine(warmup, steps))
 
 
 def train_digit_cnn(split=None, *, pool: str = "attention", channel_attention: bool = False, steps: int = 800,

@@ -276,12 +276,14 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
 
 def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, valid_inputs=None,
                      valid_labels=None, steps: int = 400, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-                     eval_every: int = 100) -> dict:
+                     eval_every: int = 100, weight_decay: float = 0.0,
+                     schedule: Callable[[int], float] | None = None) -> dict:
     """Train any classifier with cross-entropy and ``helpers.train.fit``; return its history.
 
     Batch ``k`` is drawn from a generator seeded with ``seed`` and ``k``, so a run is
     reproducible given the model's initial weights. With validation data, the history records
-    the validation accuracy every ``eval_every`` steps.
+    the validation accuracy every ``eval_every`` steps. ``weight_decay`` and ``schedule`` (e.g.
+    ``warmup_cosine``) are passed to ``fit``.
     """
     device = next(model.parameters()).device
 
@@ -296,7 +298,8 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
     evaluate = None
     if valid_inputs is not None:
         evaluate = lambda m: accuracy(m, valid_inputs, valid_labels)  # noqa: E731
-    return fit(model, draw, loss_fn, steps=steps, lr=lr, evaluate=evaluate, eval_every=eval_every if evaluate else 0)
+    return fit(model, draw, loss_fn, steps=steps, lr=lr, weight_decay=weight_decay, schedule=schedule,
+               evaluate=evaluate, eval_every=eval_every if evaluate else 0)
 
 
 # --------------------------------------------------------------------------------------------
