@@ -36,9 +36,9 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 # Notebooks the test runs, in this order: 01 (with its slider), one of the slowest, and the
 # capstone. The whole test should stay under ~5 minutes: 25-50 s to start JupyterLab and Chromium, then per notebook
 # 3-13 s to open it and start its kernel, plus its run time (artifacts/browser/durations.txt has
-# them). tools/run_notebooks.py on an idle 2-core machine (two threads): 03 55 s, 09 54 s, 08 53 s,
-# 14 45 s, 11 37 s, 12 37 s, 04 34 s, 10 24 s, 07 23 s, 13 20 s, 02 18 s, 06 17 s, 05 15 s, 01 12 s:
-# all fourteen 7.4 minutes.
+# them). tools/run_notebooks.py on an idle 2-core machine (two threads): 14 84 s, 08 52 s, 03 49 s,
+# 04 46 s, 11 41 s, 09 28 s, 12 26 s, 10 18 s, 06 17 s, 07 15 s, 13 13 s, 05 11 s, 02 10 s, 01 8 s:
+# all fourteen 6.9 minutes.
 BROWSER_NOTEBOOKS = [
     "01_attention_as_soft_lookup.ipynb",
     "03_seq2seq_with_attention.ipynb",
