@@ -127,30 +127,30 @@ def _linear_rows(device, repeat: int, lengths=LINEAR_LENGTHS) -> list[Row]:
 # --------------------------------------------------------------------------------------------
 
 
-def _window_rows(device, repeat: int, lengths=WINDOW_LENGTHS) -> list[Row]:
-    # A slope compares lengths timed one after another, so a shared machine's changing load bends
-    # it: on the CPU, processor time (helpers.timing.median_time(device=)), which that load
-    # inflates far less than the wall clock, and the median of at least 5 runs.
+def _tiled_seconds(lengths, device, repeat: int, **options) -> list[float]:
+    """Median seconds of ``tiled_attention(q, k, v, block_size=WINDOW_BLOCK, **options)`` at each length."""
     seconds = []
     for length in lengths:
         q, k, v = inputs(length, device)
         with torch.no_grad():
-            seconds.append(median_time(lambda q=q, k=k, v=v: tiled_attention(q, k, v, window=WINDOW,
-                                                                             block_size=WINDOW_BLOCK),
-                                       repeat=max(repeat, 5), device=device))
+            seconds.append(median_time(lambda q=q, k=k, v=v: tiled_attention(q, k, v, block_size=WINDOW_BLOCK,
+                                                                             **options),
+                                       repeat=repeat, device=device))
+    return seconds
+
+
+def _window_rows(device, repeat: int, lengths=WINDOW_LENGTHS) -> list[Row]:
+    # A slope compares lengths timed one after another, so a shared machine's changing load bends
+    # it: on the CPU, processor time (helpers.timing.median_time(device=)), which that load
+    # inflates far less than the wall clock, and the median of at least 5 runs.
+    seconds = _tiled_seconds(lengths, device, max(repeat, 5), window=WINDOW)
     slope = _slope(lengths, seconds)
     rows = [Row(f"windowed tiled attention: time growth exponent (window {WINDOW})",
                 f"L={lengths[0]}..{lengths[-1]}", device.type, slope, f"<= {WINDOW_TARGET}",
                 slope <= WINDOW_TARGET,
                 {f"L={n} ms": round(1e3 * s, 1) for n, s in zip(lengths, seconds, strict=True)})]
     # Causal tiling without a window: the time grows as L^2, the memory as the window's does.
-    causal_seconds = []
-    for length in CAUSAL_LENGTHS:
-        q, k, v = inputs(length, device)
-        with torch.no_grad():
-            causal_seconds.append(median_time(lambda q=q, k=k, v=v: tiled_attention(q, k, v, causal=True,
-                                                                                    block_size=WINDOW_BLOCK),
-                                              repeat=max(repeat, 3), device=device))
+    causal_seconds = _tiled_seconds(CAUSAL_LENGTHS, device, max(repeat, 3), causal=True)
     slope = _slope(CAUSAL_LENGTHS, causal_seconds)
     rows.append(Row("causal tiled attention (no window): time growth exponent", f"L={CAUSAL_LENGTHS[0]}.."
                     f"{CAUSAL_LENGTHS[-1]}", device.type, slope, "~2 (quadratic)", slope > 1.6,
